@@ -1,0 +1,64 @@
+"""Defaults shared by every config: the full set of keys, sized for real Artpedia.
+
+`align.py`, `sample.py` and `test.py` start from `base_config()` and override sizes only,
+so that every key exists in every config and a command-line override of an unknown key is
+an error (ml_collections refuses new keys on a locked ConfigDict).
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.batch_size = 128  # global batch of (painting, visual sentence) pairs
+  c.num_train_steps = -1  # -1: derived from num_epochs
+  c.num_epochs = 30
+  c.log_every_steps = 50
+  c.eval_every_steps = 500
+  c.checkpoint_every_steps = 500
+  c.keep_checkpoints = 3  # the last K, plus the best by validation rsum
+  c.score_block_size = 32  # sentences per block of the pairwise scoring
+  c.eval_batch_size = 256  # paintings / sentences encoded at once in evaluation
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = 'artpedia/regions'
+  c.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
+  c.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
+  c.dataset.max_regions = 36
+  c.dataset.max_words = 60
+  c.dataset.cls_sentences = 8  # sentences per painting sampled for the classifier
+  c.dataset.num_workers = 2  # grain worker processes (0: in the main process)
+  c.dataset.prefetch_batches = 4
+
+  c.vocab = ml_collections.ConfigDict()
+  c.vocab.min_count = 2
+  c.vocab.glove_path = ml_collections.FieldReference(None, field_type=str)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.score = 'align'  # align | scan_t2i | pooled
+  c.model.embed_dim = 1024
+  c.model.word_dim = 300
+  c.model.use_boxes = True
+  c.model.lambda_softmax = 9.0  # scan_t2i attention sharpness
+  c.model.lambda_lse = 6.0  # scan_t2i LogSumExp pooling over words
+  c.model.classifier_inputs = 'text_image'  # text_image | text
+  c.model.classifier_hidden = 512
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.rank = 'hinge'  # hinge | infonce
+  c.loss.margin = 0.2
+  c.loss.max_violation = True
+  c.loss.max_violation_warmup_steps = 0  # summed hinges before this step
+  c.loss.init_temperature = 0.07  # infonce, learned
+  c.loss.cls_weight = 1.0
+  c.loss.cls_pos_weight = 1.0
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = 'adamw'  # adam | adamw
+  c.optimizer.learning_rate = 2e-4
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.warmup_steps = 500
+  c.optimizer.decay = 'cosine'  # cosine | linear | constant
+  c.optimizer.grad_clip_norm = 2.0
+  return c

@@ -18,6 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_every_steps = 500
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 3  # the last K, plus the best by validation rsum
+  c.max_consecutive_skips = 20  # non-finite steps in a row before the run stops
   c.score_block_size = 32  # sentences per block of the pairwise scoring
   c.eval_batch_size = 256  # paintings / sentences encoded at once in evaluation
 

@@ -1,0 +1,81 @@
+"""Rejects a bad configuration before any data is read or anything is compiled.
+
+Every problem found is reported at once, each with the key, the bad value and what is
+allowed, so that a user fixes a command line in one go.
+"""
+
+import ml_collections
+
+SCORERS = ('align', 'scan_t2i', 'pooled')
+RANK_LOSSES = ('hinge', 'infonce')
+OPTIMIZERS = ('adam', 'adamw')
+DECAYS = ('cosine', 'linear', 'constant')
+CLASSIFIER_INPUTS = ('text_image', 'text')
+DATASET_CONFIGS = ('sample', 'images', 'regions')
+
+
+class ConfigError(ValueError):
+  """A configuration value that cannot work."""
+
+
+def _choice(key, value, allowed):
+  if value not in allowed:
+    return f'{key}={value!r}: must be one of {", ".join(allowed)}'
+  return None
+
+
+def _positive(key, value):
+  if not isinstance(value, (int, float)) or value <= 0:
+    return f'{key}={value!r}: must be > 0'
+  return None
+
+
+def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
+  """All the reasons `config` cannot run on `num_devices` devices (empty if none)."""
+  found = [
+      _choice('model.score', config.model.score, SCORERS),
+      _choice('loss.rank', config.loss.rank, RANK_LOSSES),
+      _choice('optimizer.name', config.optimizer.name, OPTIMIZERS),
+      _choice('optimizer.decay', config.optimizer.decay, DECAYS),
+      _choice('model.classifier_inputs', config.model.classifier_inputs,
+              CLASSIFIER_INPUTS),
+      _positive('batch_size', config.batch_size),
+      _positive('score_block_size', config.score_block_size),
+      _positive('eval_batch_size', config.eval_batch_size),
+      _positive('log_every_steps', config.log_every_steps),
+      _positive('eval_every_steps', config.eval_every_steps),
+      _positive('checkpoint_every_steps', config.checkpoint_every_steps),
+      _positive('keep_checkpoints', config.keep_checkpoints),
+      _positive('dataset.max_regions', config.dataset.max_regions),
+      _positive('dataset.max_words', config.dataset.max_words),
+      _positive('dataset.cls_sentences', config.dataset.cls_sentences),
+      _positive('model.embed_dim', config.model.embed_dim),
+      _positive('model.word_dim', config.model.word_dim),
+      _positive('optimizer.learning_rate', config.optimizer.learning_rate),
+      _positive('loss.init_temperature', config.loss.init_temperature),
+  ]
+  if config.loss.margin < 0:
+    found.append(f'loss.margin={config.loss.margin!r}: must be >= 0')
+  if config.loss.cls_weight < 0:
+    found.append(f'loss.cls_weight={config.loss.cls_weight!r}: must be >= 0')
+  if config.num_train_steps == -1:
+    found.append(_positive('num_epochs (used since num_train_steps=-1)',
+                           config.num_epochs))
+  elif config.num_train_steps <= 0:
+    found.append(f'num_train_steps={config.num_train_steps!r}: must be > 0, '
+                 'or -1 to derive it from num_epochs')
+  if isinstance(config.batch_size, int) and config.batch_size % num_devices:
+    found.append(f'batch_size={config.batch_size} is not divisible by the '
+                 f'{num_devices} devices: use a multiple of {num_devices}')
+  name, _, dataset_config = config.dataset.name.partition('/')
+  if name != 'artpedia' or dataset_config not in DATASET_CONFIGS:
+    found.append(f'dataset.name={config.dataset.name!r}: must be artpedia/<config> '
+                 f'with <config> one of {", ".join(DATASET_CONFIGS)}')
+  return [p for p in found if p]
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Raises ConfigError listing every problem of `config`."""
+  found = problems(config, num_devices)
+  if found:
+    raise ConfigError('Invalid configuration:\n  ' + '\n  '.join(found))

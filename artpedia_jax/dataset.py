@@ -1,0 +1,39 @@
+"""Makes sure the configured TFDS dataset is materialised before the pipeline opens it.
+
+`run.py` builds the dataset on first use (the `sample` config needs nothing; `images` and
+`regions` need `dataset.manual_dir`), so a new user goes from a clone to training with one
+command.
+"""
+
+from absl import logging
+import ml_collections
+import tensorflow_datasets as tfds
+
+# Registers the `artpedia` builder with TFDS.
+from tfds_artpedia import tfds_artpedia_dataset_builder  # pylint: disable=unused-import
+
+
+class DatasetNotBuiltError(RuntimeError):
+  """The dataset is not built and cannot be built from what the config gives."""
+
+
+def prepare(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+  """Returns the dataset's builder, building the dataset first if needed."""
+  builder = tfds.builder(config.dataset.name, data_dir=config.dataset.data_dir)
+  if builder.is_prepared():
+    return builder
+  needs_manual = not config.dataset.name.endswith('/sample')
+  if needs_manual and not config.dataset.manual_dir:
+    raise DatasetNotBuiltError(
+        f'Dataset {config.dataset.name} is not built in {builder.data_dir} and '
+        'config.dataset.manual_dir is not set. Build it first with '
+        f'`python -m tfds_artpedia build --config={config.dataset.name.split("/")[1]} '
+        '--manual_dir=DIR` (DIR holding artpedia.json, images/ and regions/), or '
+        'pass --config.dataset.manual_dir=DIR.')
+  logging.info('Building %s into %s (first use).', config.dataset.name,
+               builder.data_dir)
+  builder.download_and_prepare(
+      file_format='array_record',
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=config.dataset.manual_dir))
+  return builder

@@ -1,0 +1,154 @@
+"""Scores every (painting, sentence) pair of a split and turns the scores into metrics.
+
+Each painting and each sentence is encoded once. The all-pairs scores are computed in
+fixed-shape chunks (paintings split across the devices × a chunk of sentences seen by
+every device), so one compilation serves the whole split and memory is bounded by the
+chunk and block sizes, not by the split. The same `Evaluator` runs inside training (on
+validation) and in the eval binary, so both report the same numbers for a checkpoint.
+"""
+
+import dataclasses
+import json
+import os
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from artpedia_jax import metrics as metrics_lib
+from artpedia_jax import pipeline
+from artpedia_jax import sharding as sharding_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitScores:
+  """Everything the metrics and the report need from one pass over a split."""
+  scores: np.ndarray  # [P, S] S(painting, sentence)
+  probs: np.ndarray  # [S] p(visual | sentence, its own painting)
+
+
+def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+  pad = rows - x.shape[0]
+  return np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+
+
+def _chunks(n: int, size: int):
+  for start in range(0, n, size):
+    yield start, min(start + size, n)
+
+
+class Evaluator:
+  """Jit-compiled encoders and scorers for one model architecture and mesh."""
+
+  def __init__(self, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+               mesh: jax.sharding.Mesh):
+    self._mesh = mesh
+    size = config.eval_batch_size
+    self._chunk = -(-size // mesh.size) * mesh.size  # a multiple of the device count
+    block = config.score_block_size
+    data = sharding_lib.batch_sharded(mesh)
+    rep = sharding_lib.replicated(mesh)
+    merge = lambda params: nnx.merge(graphdef, params)
+
+    self._encode_paintings = jax.jit(
+        lambda p, regions, boxes, mask: merge(p).encode_paintings(regions, boxes, mask),
+        in_shardings=(rep, data, data, data), out_shardings=data)
+    self._encode_sentences = jax.jit(
+        lambda p, tokens: merge(p).encode_sentences(tokens),
+        in_shardings=(rep, data), out_shardings=(data, data))
+    self._pairwise = jax.jit(
+        lambda p, v, rmask, w, wmask: merge(p).pairwise_scores(
+            v, rmask, w, wmask, block_size=block),
+        in_shardings=(rep, data, data, rep, rep), out_shardings=data)
+    self._visual_probs = jax.jit(
+        lambda p, v, rmask, w, wmask: jax.nn.sigmoid(
+            merge(p).classify(v, rmask, w, wmask)),
+        in_shardings=(rep, data, data, data, data), out_shardings=data)
+
+  def _padded(self, x: np.ndarray) -> np.ndarray:
+    return _pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
+
+  def encode(self, params, split: pipeline.EvalSplit):
+    """(v, region_mask, w, word_mask) of the split, padded to whole chunks."""
+    regions, boxes, rmask = (self._padded(split.regions), self._padded(split.boxes),
+                             self._padded(split.region_mask))
+    tokens = self._padded(split.tokens)
+    v = [self._encode_paintings(params, regions[a:b], boxes[a:b], rmask[a:b])
+         for a, b in _chunks(len(regions), self._chunk)]
+    w_parts = [self._encode_sentences(params, tokens[a:b])
+               for a, b in _chunks(len(tokens), self._chunk)]
+    w = [part[0] for part in w_parts]
+    wmask = [part[1] for part in w_parts]
+    return v, rmask, w, wmask
+
+  def score(self, params, split: pipeline.EvalSplit) -> SplitScores:
+    """All-pairs scores and own-painting visual probabilities of a split."""
+    v, rmask, w, wmask = self.encode(params, split)
+    rows = []
+    for i, (a, b) in enumerate(_chunks(len(rmask), self._chunk)):
+      row = [self._pairwise(params, v[i], rmask[a:b], w_j, wmask_j)
+             for w_j, wmask_j in zip(w, wmask)]
+      rows.append(np.concatenate([np.asarray(x) for x in row], axis=1))
+    num_p, num_s = len(split.painting_ids), len(split.sentence_texts)
+    scores = np.concatenate(rows, axis=0)[:num_p, :num_s]
+
+    v_all = np.concatenate([np.asarray(x) for x in v])
+    own = self._padded(split.sentence_painting)
+    probs = [self._visual_probs(params, v_all[own[a:b]], rmask[own[a:b]], w[i],
+                                wmask[i])
+             for i, (a, b) in enumerate(_chunks(len(own), self._chunk))]
+    probs = np.concatenate([np.asarray(x) for x in probs])[:num_s]
+    return SplitScores(scores=scores, probs=probs)
+
+  def word_region_scores(self, params, split: pipeline.EvalSplit, painting: int,
+                         sentence: int) -> np.ndarray:
+    """[T, R] scores ⟨v_r, w_t⟩ of one sentence's words with one painting's regions."""
+    take = lambda x, i: self._padded(x[i:i + 1])
+    v = self._encode_paintings(params, take(split.regions, painting),
+                               take(split.boxes, painting),
+                               take(split.region_mask, painting))
+    w, _ = self._encode_sentences(params, take(split.tokens, sentence))
+    return np.asarray(w)[0] @ np.asarray(v)[0].T
+
+  def evaluate(self, params, split: pipeline.EvalSplit, *, split_name: str,
+               step: int) -> dict:
+    """The DESIGN §6 metrics of `params` on `split`."""
+    return self.evaluate_with_scores(params, split, split_name=split_name,
+                                     step=step)[0]
+
+  def evaluate_with_scores(self, params, split: pipeline.EvalSplit, *,
+                           split_name: str, step: int) -> tuple[dict, SplitScores]:
+    scored = self.score(params, split)
+    result = metrics_lib.evaluation_metrics(
+        scored.scores, scored.probs, split.sentence_painting, split.is_visual,
+        split=split_name, step=step)
+    return result, scored
+
+
+def metrics_path(workdir: str, split: str, step: int) -> str:
+  return os.path.join(workdir, 'eval', f'{split}_step{step}.json')
+
+
+def write_metrics(workdir: str, result: dict) -> str:
+  """Writes `W/eval/<split>_step<N>.json` atomically; returns its path."""
+  path = metrics_path(workdir, result['split'], result['step'])
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(result, f, indent=2, sort_keys=False)
+  os.replace(tmp, path)
+  return path
+
+
+def flatten(result: dict, prefix: str = '') -> dict[str, float]:
+  """Nested metrics → {'i2t/R@1': ...} scalars for TensorBoard."""
+  flat = {}
+  for key, value in result.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, dict):
+      flat.update(flatten(value, name + '/'))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      flat[name] = float(value)
+  return flat

@@ -1,0 +1,79 @@
+"""Losses of DESIGN §5: VSE++ hinge, symmetric InfoNCE, classifier BCE.
+
+Score matrices follow ARCHITECTURE.md: `scores[i, j]` = S(painting i, sentence j) with the
+positive pairs on the diagonal; `same_painting[i, j]` marks pairs that must never serve
+as negatives (sentence j describes painting i as well).
+"""
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+# Never let the InfoNCE temperature fall below this (as CLIP caps its logit scale):
+# below it the logits explode and training diverges.
+MIN_TEMPERATURE = 0.01
+_MASKED = -1e9
+
+
+def _negatives(same_painting: Array) -> Array:
+  """Pairs usable as negatives: other paintings only, and never the diagonal."""
+  eye = jnp.eye(*same_painting.shape, dtype=bool)
+  return ~(same_painting | eye)
+
+
+def hinge_loss(
+    scores: Array,
+    same_painting: Array,
+    *,
+    margin: float,
+    max_violation: bool | Array,
+) -> Array:
+  """VSE++ hinge in both directions, mean over the queries of each direction.
+
+  `max_violation` keeps only the hardest negative per query, otherwise all negatives are
+  summed; it may be a traced boolean so that a warm-up can switch it inside one compiled
+  step.
+  """
+  negatives = _negatives(same_painting)
+  positives = jnp.diagonal(scores)
+  image_to_text = jnp.where(negatives, jax.nn.relu(margin + scores - positives[:, None]), 0)
+  text_to_image = jnp.where(negatives, jax.nn.relu(margin + scores - positives[None, :]), 0)
+
+  def reduce(cost, axis):
+    per_query = jnp.where(max_violation, jnp.max(cost, axis), jnp.sum(cost, axis))
+    return jnp.mean(per_query)
+
+  return reduce(image_to_text, 1) + reduce(text_to_image, 0)
+
+
+def infonce_loss(scores: Array, same_painting: Array, log_temperature: Array) -> Array:
+  """Symmetric InfoNCE (mean of the two directions) with a learned temperature.
+
+  Other pairs of the same painting are removed from the denominators: they are neither
+  the positive nor a negative.
+  """
+  temperature = jnp.exp(jnp.maximum(log_temperature, jnp.log(MIN_TEMPERATURE)))
+  logits = scores / temperature
+  candidates = ~same_painting | jnp.eye(*scores.shape, dtype=bool)
+  logits = jnp.where(candidates, logits, _MASKED)
+  positives = jnp.diagonal(logits)
+  image_to_text = jax.nn.logsumexp(logits, axis=1) - positives
+  text_to_image = jax.nn.logsumexp(logits, axis=0) - positives
+  return 0.5 * (jnp.mean(image_to_text) + jnp.mean(text_to_image))
+
+
+def classification_loss(
+    logits: Array, labels: Array, mask: Array, *, pos_weight: float
+) -> tuple[Array, Array]:
+  """Masked mean binary cross-entropy (positives weighted) and masked accuracy.
+
+  Both are 0 when nothing is masked in, so that an empty batch cannot produce NaN.
+  """
+  labels = labels.astype(jnp.float32)
+  weights = mask.astype(jnp.float32)
+  per_item = -(pos_weight * labels * jax.nn.log_sigmoid(logits)
+               + (1.0 - labels) * jax.nn.log_sigmoid(-logits))
+  correct = ((logits > 0) == (labels > 0.5)).astype(jnp.float32)
+  count = jnp.maximum(jnp.sum(weights), 1.0)
+  return jnp.sum(per_item * weights) / count, jnp.sum(correct * weights) / count

@@ -1,0 +1,243 @@
+"""Input pipeline: `tfds.data_source` (array_record) → grain batches of fixed shapes.
+
+Training order. The visual sentences of the split, as (record, sentence) pairs, form one
+*global* stream: each epoch is a fresh permutation of all pairs (grain's index shuffle,
+re-seeded per epoch by `repeat`), and global batch k is positions [k·B, (k+1)·B) of that
+stream. Process p keeps rows [p·b, (p+1)·b) of every global batch (b = B / process_count).
+So the global batch does not depend on the number of processes, every visual sentence is a
+positive exactly once per epoch, the processes' shards are disjoint, and an iterator's
+position is a global batch count that grain checkpoints as `{"next_index": k}`. Batches may
+straddle epoch boundaries (drop-remainder happens once, on the infinite stream).
+
+The classifier's sentences are drawn with an RNG seeded by (seed, global position), so they
+too are independent of the process count, of the worker count and of restarts.
+
+Per-example transforms are plain numpy: no jax here.
+"""
+
+from collections.abc import Sequence
+import dataclasses
+import functools
+from typing import Any
+
+from absl import logging
+import grain
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+from artpedia_jax import vocab as vocab_lib
+
+Record = dict[str, Any]
+# Threads per process that read records and build batches: enough to overlap reading with
+# the train step; more mostly contend for the GIL (workers are the way to scale).
+_READ_THREADS = 2
+
+
+def open_source(config: ml_collections.ConfigDict, split: str, *,
+                decode_images: bool = False) -> Sequence[Record]:
+  """The random-access source of one split (build it first: `dataset.prepare(config)`).
+
+  Training and evaluation use region features only, so the JPEG stays undecoded bytes
+  (`tfds.decode.SkipDecoding` works on the numpy path, without TensorFlow); pass
+  `decode_images=True` for the report's thumbnails.
+  """
+  # Importing the builder module registers 'artpedia' with TFDS.
+  # pylint: disable-next=g-import-not-at-top,unused-import
+  from tfds_artpedia import tfds_artpedia_dataset_builder
+  decoders = None if decode_images else {'image': tfds.decode.SkipDecoding()}
+  return tfds.data_source(config.dataset.name, split=split, data_dir=config.dataset.data_dir,
+                         download=False, decoders=decoders)
+
+
+def _is_visual(record: Record) -> np.ndarray:
+  return np.asarray(record['is_visual'], bool).reshape([-1])
+
+
+def visual_pair_index(source: Sequence[Record]) -> np.ndarray:
+  """int64 [N, 2] of (record index, sentence index) for every visual sentence of `source`."""
+  pairs = [(i, j) for i in range(len(source)) for j in np.flatnonzero(_is_visual(source[i]))]
+  return np.asarray(pairs, np.int64).reshape([-1, 2])
+
+
+def feature_dim(source: Sequence[Record]) -> int:
+  """The region feature size F of the dataset (the model's input size)."""
+  if not len(source):
+    raise ValueError('The split is empty: check the dataset split and data_dir.')
+  return _padded_regions(source[0], max_regions=0)['regions'].shape[-1]
+
+
+def steps_per_epoch(num_pairs: int, batch_size: int) -> int:
+  """Global batches per epoch of `num_pairs` positives (at least 1: tiny splits repeat)."""
+  if num_pairs <= 0:
+    raise ValueError('The training split has no visual sentence: nothing to train on.'
+                     ' Check the dataset split (config.dataset.name, data_dir).')
+  return max(1, num_pairs // batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shapes:
+  """The fixed sizes that every batch is padded or truncated to."""
+  max_regions: int
+  max_words: int
+  cls_sentences: int
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> '_Shapes':
+    return cls(config.dataset.max_regions, config.dataset.max_words,
+               config.dataset.cls_sentences)
+
+
+def _padded_regions(record: Record, max_regions: int) -> dict[str, np.ndarray]:
+  """Regions, boxes and mask padded to `max_regions`; extra regions beyond it are dropped."""
+  if 'regions' not in record:
+    raise ValueError(f'Record {vocab_lib.as_text(record["id"])!r} has no region features:'
+                     ' use a dataset config that has them (artpedia/regions or artpedia/sample).')
+  features = np.asarray(record['regions']['features'], np.float32)[:max_regions]
+  boxes = np.asarray(record['regions']['boxes'], np.float32).reshape([-1, 4])[:max_regions]
+  num = len(features)
+  padded = {
+      'regions': np.zeros([max_regions, features.shape[-1]], np.float32),
+      'boxes': np.zeros([max_regions, 4], np.float32),
+      'region_mask': np.arange(max_regions) < num,
+  }
+  padded['regions'][:num] = features
+  padded['boxes'][:num] = boxes
+  return padded
+
+
+def _sample_cls_sentences(is_visual: np.ndarray, count: int,
+                          rng: np.random.Generator) -> np.ndarray:
+  """Up to `count` sentence indices, half of each class when the painting has both."""
+  visual, contextual = np.flatnonzero(is_visual), np.flatnonzero(~is_visual)
+  num_visual = min(len(visual), max(count // 2, count - len(contextual)))
+  num_contextual = min(len(contextual), count - num_visual)
+  chosen = np.concatenate([rng.choice(visual, num_visual, replace=False),
+                           rng.choice(contextual, num_contextual, replace=False)])
+  return rng.permutation(chosen)
+
+
+def _cls_fields(record: Record, vocab: vocab_lib.Vocabulary, shapes: _Shapes,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """The classifier's sentences of one painting, padded to `cls_sentences` with mask False."""
+  is_visual = _is_visual(record)
+  chosen = _sample_cls_sentences(is_visual, shapes.cls_sentences, rng)
+  num = len(chosen)
+  fields = {
+      'cls_tokens': np.zeros([shapes.cls_sentences, shapes.max_words], np.int32),
+      'cls_labels': np.zeros([shapes.cls_sentences], np.float32),
+      'cls_mask': np.arange(shapes.cls_sentences) < num,
+  }
+  fields['cls_tokens'][:num] = vocab.batch_encode(
+      [record['sentences'][j] for j in chosen], shapes.max_words)
+  fields['cls_labels'][:num] = is_visual[chosen]
+  return fields
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _TrainBatchBuilder:
+  """Turns this process's slice of a global batch of stream positions into a batch dict.
+
+  A picklable callable (not a closure) so that grain worker processes can run it.
+  """
+  source: Sequence[Record]
+  pairs: np.ndarray
+  vocab: vocab_lib.Vocabulary
+  shapes: _Shapes
+  seed: int
+
+  def example(self, position: int, pair: int) -> dict[str, np.ndarray]:
+    record_index, sentence_index = (int(x) for x in self.pairs[pair])
+    record = self.source[record_index]
+    rng = np.random.default_rng([self.seed, int(position)])
+    return {
+        **_padded_regions(record, self.shapes.max_regions),
+        'tokens': self.vocab.encode(record['sentences'][sentence_index], self.shapes.max_words),
+        'painting': np.int32(record_index),
+        **_cls_fields(record, self.vocab, self.shapes, rng),
+    }
+
+  def __call__(self, positions_and_pairs: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    examples = [self.example(pos, pair) for pos, pair in zip(*positions_and_pairs)]
+    return {key: np.stack([e[key] for e in examples]) for key in examples[0]}
+
+
+def _with_position(position: int, pair: int) -> tuple[int, int]:
+  return position, pair
+
+
+def _process_rows(global_batch: tuple[np.ndarray, np.ndarray], start: int,
+                  stop: int) -> tuple[np.ndarray, np.ndarray]:
+  return tuple(x[start:stop] for x in global_batch)
+
+
+def _local_batch_size(batch_size: int, process_count: int) -> int:
+  if batch_size % process_count:
+    raise ValueError(f'config.batch_size={batch_size} is not divisible by the'
+                     f' {process_count} processes: choose a multiple of {process_count}.')
+  return batch_size // process_count
+
+
+def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
+                   vocab: vocab_lib.Vocabulary, *, process_index: int, process_count: int,
+                   seed: int) -> grain.DatasetIterator:
+  """Endless iterator of this process's training batches (see the module docstring).
+
+  `iterator.get_state()` / `set_state()` (or grain.checkpoint.CheckpointSave/Restore
+  with Orbax) save and restore its position: the following batches are identical.
+  """
+  if not 0 <= seed < 2**32:
+    raise ValueError(f'seed={seed}: grain shuffles with a seed in [0, 2**32), pick one there.')
+  local_batch = _local_batch_size(config.batch_size, process_count)
+  pairs = visual_pair_index(source)
+  logging.info('Training on %d visual sentences of %d paintings: %d steps per epoch.',
+               len(pairs), len(source), steps_per_epoch(len(pairs), config.batch_size))
+  start = process_index * local_batch
+  dataset = (
+      grain.MapDataset.range(len(pairs)).shuffle(seed=seed).repeat()
+      .map_with_index(_with_position)
+      .batch(config.batch_size)
+      .map(functools.partial(_process_rows, start=start, stop=start + local_batch))
+      .map(_TrainBatchBuilder(source, pairs, vocab, _Shapes.from_config(config), seed))
+      .to_iter_dataset(grain.ReadOptions(
+          num_threads=_READ_THREADS, prefetch_buffer_size=config.dataset.prefetch_batches)))
+  if config.dataset.num_workers > 0:
+    dataset = dataset.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=config.dataset.num_workers))
+  return iter(dataset)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSplit:
+  """Every painting and every sentence of a split, as numpy arrays (no images)."""
+  painting_ids: np.ndarray  # str [P]
+  titles: np.ndarray  # str [P]
+  regions: np.ndarray  # float32 [P, R, F]
+  boxes: np.ndarray  # float32 [P, R, 4]
+  region_mask: np.ndarray  # bool [P, R]
+  tokens: np.ndarray  # int32 [S, T]
+  sentence_texts: np.ndarray  # str [S]
+  sentence_painting: np.ndarray  # int32 [S], index into the paintings
+  is_visual: np.ndarray  # bool [S]
+
+
+def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
+                    vocab: vocab_lib.Vocabulary) -> EvalSplit:
+  """Reads the whole split once into memory (Artpedia's splits are small)."""
+  records = [source[i] for i in range(len(source))]
+  if not records:
+    raise ValueError('The evaluation split is empty: check the dataset split and data_dir.')
+  regions = [_padded_regions(r, config.dataset.max_regions) for r in records]
+  texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
+  return EvalSplit(
+      painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
+      titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),
+      regions=np.stack([r['regions'] for r in regions]),
+      boxes=np.stack([r['boxes'] for r in regions]),
+      region_mask=np.stack([r['region_mask'] for r in regions]),
+      tokens=vocab.batch_encode(texts, config.dataset.max_words),
+      sentence_texts=np.asarray(texts, str),
+      sentence_painting=np.asarray(
+          [i for i, r in enumerate(records) for _ in r['sentences']], np.int32),
+      is_visual=np.concatenate([_is_visual(r) for r in records]),
+  )

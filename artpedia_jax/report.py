@@ -1,0 +1,239 @@
+"""Human-readable evaluation report: Markdown beside the metrics JSON, with PNG figures.
+
+The report shows the metrics against their chance levels, a precision-recall curve of
+visual vs contextual sentences, recall@K curves of both retrieval directions, and for a
+few paintings what the model retrieves and which region each word of a visual sentence
+aligns to. Plots use matplotlib's `Figure` directly (the Agg canvas, no pyplot state), so
+writing a report never opens a window or touches a global backend.
+"""
+
+from collections.abc import Sequence
+import dataclasses
+import math
+import pathlib
+import re
+
+from matplotlib.figure import Figure
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from artpedia_jax import metrics as metrics_lib
+
+OWN_VISUAL = 'own visual'
+OWN_CONTEXTUAL = 'own contextual'
+OTHER_PAINTING = "another painting's"
+RECALL_CURVE_KS = np.arange(1, 101)
+MIN_PICTURE_SIDE = 384  # small images are enlarged (integer factor) so labels stay legible
+_FONT_SIZE = 13
+PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+            (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40))
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievedSentence:
+  text: str
+  score: float
+  mark: str  # OWN_VISUAL, OWN_CONTEXTUAL or OTHER_PAINTING
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignedWord:
+  word: str
+  box: tuple[float, float, float, float]  # (y0, x0, y1, x1) in [0, 1]
+  score: float  # the word's score with that region
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  """One painting shown in the report."""
+  painting_id: str
+  title: str
+  image: np.ndarray | None  # uint8 [H, W, 3]; None when the image is not available
+  top_sentences: list[RetrievedSentence]
+  aligned_sentence: str  # the visual sentence whose words `alignment` lists
+  alignment: list[AlignedWord]
+
+
+def _text(value: str | bytes) -> str:
+  """Dataset text comes back as bytes; the report works with str."""
+  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
+
+
+def retrieved_sentences(scores_row: np.ndarray, painting: int,
+                        sentences: Sequence[str | bytes], sentence_painting: np.ndarray,
+                        is_visual: np.ndarray, k: int = 5) -> list[RetrievedSentence]:
+  """The k best-scored sentences of the split for `painting`, each marked by provenance.
+
+  Candidates are all sentences (as in `i2t_all`), so own contextual sentences can appear.
+  """
+  scores_row = np.asarray(scores_row)
+  best = np.argsort(-scores_row, kind='stable')[:k]
+
+  def mark(j):
+    if sentence_painting[j] != painting:
+      return OTHER_PAINTING
+    return OWN_VISUAL if is_visual[j] else OWN_CONTEXTUAL
+
+  return [RetrievedSentence(_text(sentences[j]), float(scores_row[j]), mark(j))
+          for j in best]
+
+
+def word_alignment(words: Sequence[str | bytes], word_region_scores: np.ndarray,
+                   boxes: np.ndarray,
+                   region_mask: np.ndarray | None = None) -> list[AlignedWord]:
+  """Each word's best real region: argmax over regions of its [T, R] word-region scores."""
+  scores = np.asarray(word_region_scores, dtype=np.float64)[:len(words)]
+  if region_mask is not None:
+    scores = np.where(np.asarray(region_mask)[None, :], scores, -np.inf)
+  best = np.argmax(scores, axis=1)
+  return [AlignedWord(_text(word), tuple(float(c) for c in boxes[r]), float(scores[t, r]))
+          for t, (word, r) in enumerate(zip(words, best))]
+
+
+def draw_alignment(image: np.ndarray, alignment: Sequence[AlignedWord]) -> Image.Image:
+  """The painting with each word's best box drawn and labelled "word score".
+
+  The picture is the image enlarged by the smallest integer factor that brings its longer
+  side to MIN_PICTURE_SIDE (factor 1 for larger images). Labels of words sharing a box
+  are stacked.
+  """
+  height, width = image.shape[:2]
+  factor = max(1, math.ceil(MIN_PICTURE_SIDE / max(height, width)))
+  picture = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert('RGB')
+  picture = picture.resize((width * factor, height * factor), Image.Resampling.NEAREST)
+  draw = ImageDraw.Draw(picture)
+  font = ImageFont.load_default(size=_FONT_SIZE)
+  labels_at_box = {}
+  for i, aligned in enumerate(alignment):
+    colour = PALETTE[i % len(PALETTE)]
+    y0, x0, y1, x1 = aligned.box  # detector boxes can come with corners swapped
+    corners = (min(x0, x1) * picture.width, min(y0, y1) * picture.height,
+               max(x0, x1) * picture.width, max(y0, y1) * picture.height)
+    draw.rectangle(corners, outline=colour, width=2)
+    stacked = labels_at_box.get(aligned.box, 0)
+    labels_at_box[aligned.box] = stacked + 1
+    origin = (corners[0] + 3, corners[1] + 3 + stacked * (_FONT_SIZE + 4))
+    label = f'{aligned.word} {aligned.score:.2f}'
+    draw.rectangle(draw.textbbox(origin, label, font=font), fill=colour)
+    draw.text(origin, label, fill=(255, 255, 255), font=font)
+  return picture
+
+
+def _save_precision_recall(path: pathlib.Path, probs, is_visual, visual_id: dict) -> None:
+  precision, recall, _ = metrics_lib.precision_recall_curve(probs, is_visual)
+  fig = Figure(figsize=(5, 4), dpi=100, layout='constrained')
+  ax = fig.add_subplot()
+  ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where='pre',
+          label=f"model (AP {format_metric(visual_id['ap'])})")
+  ax.axhline(np.mean(is_visual), color='grey', linestyle='--',
+             label='chance (fraction visual)')
+  ax.plot(visual_id['recall'], visual_id['precision'], 'o', color='black',
+          label='threshold 0.5')
+  ax.set(xlabel='recall (visual)', ylabel='precision (visual)', xlim=(0, 1),
+         ylim=(0, 1.02), title='Visual vs contextual sentences')
+  ax.legend(loc='lower left')
+  fig.savefig(path)
+
+
+def _save_recall_curves(path: pathlib.Path, i2t_ranks, t2i_ranks, chance: dict) -> None:
+  fig = Figure(figsize=(5, 4), dpi=100, layout='constrained')
+  ax = fig.add_subplot()
+  for name, ranks in (('i2t', i2t_ranks), ('t2i', t2i_ranks)):
+    line, = ax.plot(RECALL_CURVE_KS, metrics_lib.recall_at_k(ranks, RECALL_CURVE_KS),
+                    label=name)
+    ax.plot(metrics_lib.RECALL_KS,
+            [chance[name][f'R@{k}'] for k in metrics_lib.RECALL_KS], 'x',
+            color=line.get_color(), label=f'{name} chance')
+  ax.set(xlabel='K', ylabel='recall@K (%)', xscale='log', ylim=(0, 101),
+         title='Retrieval recall@K')
+  ax.legend(loc='lower right')
+  fig.savefig(path)
+
+
+def format_metric(value) -> str:
+  """Ints as they are, floats with 2 decimals (3 below 1), undefined (None) as n/a."""
+  if value is None:
+    return 'n/a'
+  if isinstance(value, (int, np.integer)):
+    return str(value)
+  return f'{value:.2f}' if abs(value) >= 1 or value == 0 else f'{value:.3f}'
+
+
+def _cell(text: str) -> str:
+  """Sentences are free text: keep them from breaking a Markdown table row."""
+  return text.replace('|', '\\|').replace('\n', ' ')
+
+
+def _retrieval_table(metrics: dict, chance: dict) -> list[str]:
+  directions = ('i2t', 't2i', 'i2t_all')
+  header = '| metric | ' + ' | '.join(f'{d} | {d} chance' for d in directions) + ' |'
+  rows = [header, '|---' * (1 + 2 * len(directions)) + '|']
+  for key in ('R@1', 'R@5', 'R@10', 'medr', 'meanr', 'num_queries'):
+    cells = [f'{format_metric(metrics[d][key])} | {format_metric(chance[d][key])}'
+             for d in directions]
+    rows.append(f'| {key} | ' + ' | '.join(cells) + ' |')
+  rsum_cells = f"{format_metric(metrics['rsum'])} | {format_metric(chance['rsum'])}"
+  rows.append(f'| rsum | {rsum_cells} | | | | |')
+  return rows
+
+
+def _visual_id_table(metrics: dict, chance: dict) -> list[str]:
+  ours, random = metrics['visual_id'], chance['visual_id']
+  rows = ['| metric | model | chance |', '|---|---|---|']
+  for key in ('mAP', 'accuracy', 'precision', 'recall', 'f1', 'auc', 'ap'):
+    rows.append(f'| {key} | {format_metric(ours[key])} | {format_metric(random[key])} |')
+  return rows
+
+
+def _safe_name(painting_id: str) -> str:
+  return re.sub(r'[^A-Za-z0-9_-]', '_', painting_id)
+
+
+def _example_section(out_dir: pathlib.Path, basename: str, example: Example) -> list[str]:
+  lines = [f'### {_cell(example.title)} (`{example.painting_id}`)', '',
+           'Top retrieved sentences among all sentences of the split:', '',
+           '| rank | score | provenance | sentence |', '|---|---|---|---|']
+  lines += [f'| {i} | {s.score:.3f} | {s.mark} | {_cell(s.text)} |'
+            for i, s in enumerate(example.top_sentences, start=1)]
+  lines += ['', f'Word-region alignment of: *{_cell(example.aligned_sentence)}*', '']
+  if example.image is None:
+    words = ', '.join(f'{a.word} → ({", ".join(f"{c:.2f}" for c in a.box)})'
+                      for a in example.alignment)
+    return lines + ['(image not available) ' + words, '']
+  picture_name = f'{basename}_align_{_safe_name(example.painting_id)}.png'
+  draw_alignment(example.image, example.alignment).save(out_dir / picture_name)
+  return lines + [f'![alignment of {example.painting_id}]({picture_name})', '']
+
+
+def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Example],
+                 probs: np.ndarray, is_visual: np.ndarray, i2t_ranks: np.ndarray,
+                 t2i_ranks: np.ndarray, basename: str) -> pathlib.Path:
+  """Writes `<out_dir>/<basename>.md` and its PNGs; returns the Markdown file's path.
+
+  `metrics`/`chance` are `metrics.evaluation_metrics` / `metrics.chance_levels` dicts;
+  the ranks are `metrics.retrieval_ranks(...).i2t` / `.t2i` of the same split.
+  """
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  pr_name, recall_name = f'{basename}_pr.png', f'{basename}_recall.png'
+  _save_precision_recall(out_dir / pr_name, probs, is_visual, metrics['visual_id'])
+  _save_recall_curves(out_dir / recall_name, i2t_ranks, t2i_ranks, chance)
+  ours = metrics['visual_id']
+  lines = [
+      f"# Evaluation: split `{metrics['split']}`, step {metrics['step']}", '',
+      f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences. "
+      'Chance: the expected value under random scores (see `artpedia_jax.metrics`).', '',
+      '## Retrieval', '', *_retrieval_table(metrics, chance), '',
+      f'![recall@K]({recall_name})', '',
+      '## Visual-sentence identification', '', *_visual_id_table(metrics, chance), '',
+      f"mAP over {ours['num_paintings_mAP']} paintings having both kinds of sentence "
+      f"({ours['num_paintings_left_out_mAP']} left out); threshold metrics at "
+      'p(visual) >= 0.5.', '',
+      f'![precision-recall]({pr_name})', '',
+      '## Examples', '',
+  ]
+  for example in examples:
+    lines += _example_section(out_dir, basename, example)
+  path = out_dir / f'{basename}.md'
+  path.write_text('\n'.join(lines), encoding='utf-8')
+  return path

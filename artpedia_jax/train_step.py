@@ -1,0 +1,103 @@
+"""The training objective and the one jit-compiled, data-parallel train step.
+
+State is a plain pytree `{'params', 'opt_state', 'step'}` (parameters as a pure dict) so that
+the step is a pure function that can be donated, sharded and checkpointed as is. The batch
+is sharded over the mesh's `data` axis and parameters are replicated; the pairwise scores
+are computed between the device's own paintings and the sentences of the *global* batch
+(XLA all-gathers the sentence encodings), so every device sees every negative and the
+loss equals the single-device loss of the same global batch.
+"""
+
+from typing import Any, Callable
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from artpedia_jax import losses
+from artpedia_jax import sharding as sharding_lib
+
+TrainState = dict[str, Any]
+Batch = dict[str, jax.Array]
+
+
+def init_state(params, tx: optax.GradientTransformation) -> TrainState:
+  return {'params': params, 'opt_state': tx.init(params),
+          'step': jnp.zeros((), jnp.int32)}
+
+
+def objective(model, batch: Batch, config: ml_collections.ConfigDict,
+              step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """rank + cls_weight * cls on one global batch; returns (total, parts)."""
+  v = model.encode_paintings(batch['regions'], batch['boxes'], batch['region_mask'])
+  w, word_mask = model.encode_sentences(batch['tokens'])
+  scores = model.pairwise_scores(v, batch['region_mask'], w, word_mask,
+                                 block_size=config.score_block_size)
+  same_painting = batch['painting'][:, None] == batch['painting'][None, :]
+  if config.loss.rank == 'infonce':
+    rank = losses.infonce_loss(scores, same_painting, model.log_temperature.value)
+  else:
+    hardest = jnp.logical_and(
+        config.loss.max_violation,
+        step >= config.loss.max_violation_warmup_steps)
+    rank = losses.hinge_loss(scores, same_painting, margin=config.loss.margin,
+                             max_violation=hardest)
+
+  b, c, t = batch['cls_tokens'].shape
+  cls_w, cls_word_mask = model.encode_sentences(batch['cls_tokens'].reshape(b * c, t))
+  own_v = jnp.repeat(v, c, axis=0)
+  own_region_mask = jnp.repeat(batch['region_mask'], c, axis=0)
+  logits = model.classify(own_v, own_region_mask, cls_w, cls_word_mask)
+  cls, cls_accuracy = losses.classification_loss(
+      logits, batch['cls_labels'].reshape(-1), batch['cls_mask'].reshape(-1),
+      pos_weight=config.loss.cls_pos_weight)
+  total = rank + config.loss.cls_weight * cls
+  return total, {'loss': total, 'rank_loss': rank, 'cls_loss': cls,
+                 'cls_accuracy': cls_accuracy}
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                    config: ml_collections.ConfigDict,
+                    mesh: jax.sharding.Mesh,
+                    schedule: optax.Schedule | None = None
+                    ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
+  """Compiles `(state, global batch) -> (new state, metrics)` over `mesh`.
+
+  A step whose loss or gradients are not finite leaves the state unchanged except for
+  the step counter, and reports `skipped=1` so the loop can log it and stop after too
+  many in a row.
+  """
+
+  def loss_fn(params, batch, step):
+    return objective(nnx.merge(graphdef, params), batch, config, step)
+
+  def step_fn(state: TrainState, batch: Batch):
+    params = state['params']
+    grads, parts = jax.grad(loss_fn, has_aux=True)(params, batch, state['step'])
+    updates, opt_state = tx.update(grads, state['opt_state'], params)
+    new_params = optax.apply_updates(params, updates)
+    finite = jnp.logical_and(_all_finite(grads), jnp.isfinite(parts['loss']))
+    keep_if_finite = lambda new, old: jnp.where(finite, new, old)
+    new_state = {
+        'params': jax.tree.map(keep_if_finite, new_params, params),
+        'opt_state': jax.tree.map(keep_if_finite, opt_state, state['opt_state']),
+        'step': state['step'] + 1,
+    }
+    metrics = dict(parts, grad_norm=optax.global_norm(grads),
+                   skipped=jnp.logical_not(finite).astype(jnp.int32))
+    if schedule is not None:
+      metrics['learning_rate'] = schedule(state['step'])
+    return new_state, metrics
+
+  replicated = sharding_lib.replicated(mesh)
+  return jax.jit(step_fn,
+                 in_shardings=(replicated, sharding_lib.batch_sharded(mesh)),
+                 out_shardings=(replicated, replicated),
+                 donate_argnums=(0,))

@@ -1,0 +1,15 @@
+"""Test setup shared by every test under tests/.
+
+Multi-device behaviour is tested on CPU with 8 fake devices: XLA reads the flag once,
+when jax first initialises a backend, so it is set here, before any test imports jax.
+"""
+
+import os
+
+os.environ['XLA_FLAGS'] = ' '.join(
+    filter(None, [os.environ.get('XLA_FLAGS'), '--xla_force_host_platform_device_count=8']))
+
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Library code reads absl flags (e.g. logging); pytest never parses them.
+flags.FLAGS.mark_as_parsed()

@@ -1,0 +1,248 @@
+"""Tests of artpedia_jax.checkpoint on 8 fake CPU devices (tests/conftest.py)."""
+
+import glob
+import logging
+import os
+import shutil
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from artpedia_jax import checkpoint
+
+P = jax.sharding.PartitionSpec
+
+
+def _mesh(num_devices: int) -> jax.sharding.Mesh:
+  return jax.sharding.Mesh(np.asarray(jax.devices()[:num_devices]), ('data',))
+
+
+def _shardings(mesh: jax.sharding.Mesh, tree):
+  """Rows of `w` (and its Adam moments) split over `data`; everything else replicated."""
+  def leaf_sharding(path, _):
+    split = jax.tree_util.keystr(path).endswith("['w']")
+    return jax.sharding.NamedSharding(mesh, P('data') if split else P())
+  return jax.tree_util.tree_map_with_path(leaf_sharding, tree)
+
+
+def _state(seed: float = 0.0, mesh=None):
+  """A tiny training state (params, Adam state, step) laid out on `mesh` (default: 8)."""
+  params = {'w': jnp.arange(16.0).reshape(8, 2) + seed,
+            'b': jnp.full(3, seed, dtype=jnp.float32)}
+  tx = optax.adam(1e-3)
+  opt_state = tx.init(params)
+  _, opt_state = tx.update(params, opt_state, params)  # non-zero moments
+  state = {'params': params, 'opt_state': opt_state, 'step': jnp.asarray(int(seed))}
+  return jax.device_put(state, _shardings(mesh or _mesh(8), state))
+
+
+def _abstract(tree, mesh):
+  shardings = _shardings(mesh, tree)
+  return jax.tree.map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)
+
+
+def _config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 3
+  c.model = ml_collections.ConfigDict({'score': 'align', 'embed_dim': 16})
+  c.dataset = ml_collections.ConfigDict({'data_dir': None})
+  return c
+
+
+VOCAB = {'words': ['<pad>', '<unk>', 'red', 'circle'], 'min_count': 2}
+
+
+def _save(ckpt, step, *, metrics=None, data_iterator=None, seed=None):
+  saved = ckpt.save(step, state=_state(step if seed is None else seed),
+                    config=_config(), vocab=VOCAB, data_iterator=data_iterator,
+                    metrics=metrics)
+  ckpt.wait_until_finished()
+  return saved
+
+
+def _assert_trees_equal(actual, expected):
+  jax.tree.map(np.testing.assert_array_equal, actual, expected)
+
+
+@pytest.fixture
+def ckpt_dir(tmp_path):
+  return str(tmp_path / 'checkpoints')
+
+
+@pytest.mark.parametrize('num_devices', [1, 4])
+def test_state_saved_on_8_devices_restores_onto_fewer(ckpt_dir, num_devices):
+  saved = _state(2.0)
+  with checkpoint.Checkpointer(ckpt_dir, keep=2) as ckpt:
+    _save(ckpt, 2, seed=2.0)
+  mesh = _mesh(num_devices)
+  abstract = _abstract(saved, mesh)
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as ckpt:
+    step, restored = ckpt.restore('latest', abstract_state=abstract)
+  assert step == 2
+  _assert_trees_equal(restored, saved)
+  restored_shardings = jax.tree.map(lambda x: x.sharding, restored)
+  wanted_shardings = jax.tree.map(lambda x: x.sharding, abstract)
+  assert restored_shardings == wanted_shardings
+
+
+def test_keeps_last_k_plus_best_by_rsum(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=2) as ckpt:
+    for step, rsum in [(1, None), (2, 50.0), (3, None), (4, np.float32(30.0)), (5, None)]:
+      _save(ckpt, step, metrics=None if rsum is None else {'rsum': rsum, 'i2t': {}})
+    assert ckpt.all_steps() == [2, 4, 5]  # last two, plus the best (2)
+    assert ckpt.best_step() == 2
+    _save(ckpt, 6, metrics={'rsum': 70.0})
+    _save(ckpt, 7)
+    assert ckpt.all_steps() == [6, 7]  # the new best is also among the last two
+    assert ckpt.best_step() == 6
+    assert ckpt.latest_step() == 7
+
+
+def test_best_survives_reopening_and_restores(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    _save(ckpt, 1, metrics={'rsum': 90.0})
+    _save(ckpt, 2, metrics={'rsum': 10.0})
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    _save(ckpt, 3)
+    assert ckpt.all_steps() == [1, 3]
+    step, restored = ckpt.restore('best', abstract_state=_abstract(_state(), _mesh(8)))
+  assert step == 1
+  _assert_trees_equal(restored, _state(1.0))
+
+
+def test_data_iterator_resumes_at_the_saved_position(ckpt_dir):
+  def make_iterator():
+    return iter(grain.MapDataset.range(100).shuffle(seed=0).batch(4).to_iter_dataset())
+  iterator = make_iterator()
+  for _ in range(3):
+    next(iterator)
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    _save(ckpt, 3, data_iterator=iterator)
+    expected = [next(iterator) for _ in range(2)]
+    resumed = make_iterator()
+    ckpt.restore(3, abstract_state=_abstract(_state(), _mesh(8)), data_iterator=resumed)
+  _assert_trees_equal([next(resumed) for _ in range(2)], expected)
+  assert not np.array_equal(expected[0], next(make_iterator()))  # not just a fresh start
+
+
+def test_config_and_vocab_load_without_the_state_structure(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    _save(ckpt, 4)
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as ckpt:
+    config = ckpt.load_config('latest')
+    vocab = ckpt.load_vocab(4)
+  assert config.to_dict() == _config().to_dict()
+  assert config.model.embed_dim == 16
+  assert vocab == VOCAB
+
+
+@pytest.mark.parametrize('by_the_writer', [False, True])
+def test_restore_params_only_onto_one_device(ckpt_dir, by_the_writer):
+  params = _state(5.0)['params']
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract_params = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), params)
+  writer = checkpoint.Checkpointer(ckpt_dir, keep=1)
+  _save(writer, 5)
+  if by_the_writer:  # whose Orbax manager has bound `state` to full saves
+    reader = writer
+  else:  # the eval binary
+    writer.close()
+    reader = checkpoint.Checkpointer(ckpt_dir, read_only=True)
+  with reader:
+    step, restored = reader.restore_params_only('latest', abstract_params)
+  assert step == 5
+  assert set(restored) == {'w', 'b'}
+  _assert_trees_equal(restored, params)
+  assert all(x.sharding == device for x in jax.tree.leaves(restored))
+
+
+def test_save_cut_short_by_a_crash_is_never_restored(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2)
+  # What a crash during the save of step 3 leaves: Orbax's uncommitted temporary
+  # directory, partly written (no commit marker, array data missing).
+  half_written = os.path.join(ckpt_dir, '3.orbax-checkpoint-tmp-1700000000')
+  shutil.copytree(os.path.join(ckpt_dir, '2'), half_written)
+  os.remove(os.path.join(half_written, 'commit_success.txt'))
+  shutil.rmtree(os.path.join(half_written, 'state'))
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as reader:
+    assert reader.all_steps() == [1, 2]
+    step, restored = reader.restore('latest', abstract_state=_abstract(_state(), _mesh(8)))
+  assert step == 2
+  _assert_trees_equal(restored, _state(2.0))
+  assert os.path.isdir(half_written)  # a reader deletes nothing
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as writer:
+    assert writer.latest_step() == 2
+    _save(writer, 3)  # the resumed run saves step 3 again
+    assert writer.all_steps() == [1, 2, 3]
+  assert not os.path.exists(half_written)  # a writer clears the leftover
+
+
+# Orbax leaves an asyncio callback behind when tensorstore fails to read a file.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_corrupted_latest_falls_back_to_previous_with_warning(ckpt_dir, caplog):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2)
+  for data_file in glob.glob(os.path.join(ckpt_dir, '2', 'state', '**', 'd', '*'),
+                             recursive=True):
+    with open(data_file, 'r+b') as f:
+      f.truncate(10)
+  with caplog.at_level(logging.WARNING), \
+      checkpoint.Checkpointer(ckpt_dir, read_only=True) as ckpt:
+    step, restored = ckpt.restore('latest', abstract_state=_abstract(_state(), _mesh(8)))
+  assert step == 1
+  _assert_trees_equal(restored, _state(1.0))
+  assert any('step 2' in r.getMessage() for r in caplog.records
+             if r.levelno == logging.WARNING)
+
+
+def test_mismatched_abstract_state_fails_after_trying_every_step(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=2) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2)
+    wrong = {'params': {'w': jax.ShapeDtypeStruct((8, 2), jnp.float32)}}
+    with pytest.raises(ValueError) as error:
+      ckpt.restore('latest', abstract_state=wrong)
+  assert 'tried steps [2, 1]' in '\n'.join(getattr(error.value, '__notes__', []))
+
+
+def test_empty_directory_says_train_first(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    with pytest.raises(FileNotFoundError, match='train first') as error:
+      ckpt.restore('latest', abstract_state=_abstract(_state(), _mesh(8)))
+    assert ckpt_dir in str(error.value)
+    with pytest.raises(FileNotFoundError, match='--workdir'):
+      ckpt.load_config('latest')
+  with pytest.raises(FileNotFoundError, match='train first'):
+    checkpoint.Checkpointer(os.path.join(ckpt_dir, 'absent'), read_only=True)
+
+
+def test_unknown_step_lists_available_steps(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 10)
+    _save(ckpt, 20)
+    with pytest.raises(ValueError, match=r'step 15 .*available steps: \[10, 20\]'):
+      ckpt.restore(15, abstract_state=_abstract(_state(), _mesh(8)))
+    with pytest.raises(ValueError, match='has validation metrics'):
+      ckpt.resolve_step('best')
+    assert ckpt.resolve_step('20') == 20
+
+
+def test_save_interval_and_metrics_validation(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=5, save_interval_steps=10) as ckpt:
+    assert _save(ckpt, 10)
+    assert not _save(ckpt, 15)
+    with pytest.raises(ValueError, match="no 'rsum'"):
+      ckpt.save(20, state=_state(), config=_config(), vocab=VOCAB, metrics={'R@1': 1.0})
+    assert ckpt.save(25, state=_state(), config=_config(), vocab=VOCAB, force=True)
+    ckpt.wait_until_finished()
+    assert ckpt.all_steps() == [10, 25]

@@ -1,0 +1,52 @@
+"""Bad configurations fail before anything is compiled, naming every bad key."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from artpedia_jax import config_checks
+from configs import align, sample, test as test_config
+
+
+@pytest.mark.parametrize('get_config', [align.get_config, sample.get_config,
+                                        test_config.get_config])
+def test_shipped_configs_are_valid_on_8_devices(get_config):
+  assert config_checks.problems(get_config(), num_devices=8) == []
+
+
+@pytest.mark.parametrize('key, value, expected', [
+    ('batch_size', 12, 'not divisible by the 8 devices'),
+    ('model.score', 'bilinear', 'model.score='),
+    ('loss.margin', -0.1, 'loss.margin=-0.1'),
+    ('loss.rank', 'triplet', 'loss.rank='),
+    ('optimizer.name', 'sgd', 'optimizer.name='),
+    ('num_train_steps', 0, 'num_train_steps=0'),
+    ('dataset.name', 'coco/regions', 'dataset.name='),
+    ('score_block_size', 0, 'score_block_size=0'),
+])
+def test_bad_value_is_named(key, value, expected):
+  config = test_config.get_config()
+  section, _, field = key.rpartition('.')
+  setattr(config[section] if section else config, field, value)
+  with pytest.raises(config_checks.ConfigError, match=expected.replace('.', r'\.')):
+    config_checks.validate(config, num_devices=8)
+
+
+def test_every_problem_is_reported_at_once():
+  config = test_config.get_config()
+  config.loss.margin = -1.0
+  config.model.score = 'nope'
+  assert len(config_checks.problems(config, num_devices=1)) == 2
+
+
+def test_unknown_config_key_on_the_command_line_is_rejected(tmp_path):
+  result = subprocess.run(
+      [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
+       '--config.model.no_such_key=1'],
+      capture_output=True, text=True, timeout=120,
+      cwd=pathlib.Path(__file__).resolve().parents[1])
+  assert result.returncode != 0
+  assert 'no_such_key' in result.stderr
+  assert not (tmp_path / 'checkpoints').exists()

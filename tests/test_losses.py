@@ -1,0 +1,130 @@
+"""Losses against plain numpy loops on small random matrices."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from artpedia_jax import losses
+
+MARGIN = 0.2
+
+
+def _batch(seed, size=6):
+  """Scores with sentences 1 and 2 of the same painting (pairs (1, 2) and (2, 1))."""
+  rng = np.random.default_rng(seed)
+  scores = rng.uniform(-1, 1, (size, size)).astype(np.float32)
+  painting = np.arange(size)
+  painting[2] = painting[1]
+  return scores, painting[:, None] == painting[None, :]
+
+
+def _numpy_hinge(scores, same, max_violation):
+  size = len(scores)
+  total = 0.0
+  for query in range(size):
+    i2t = [max(0.0, MARGIN + scores[query, j] - scores[query, query])
+           for j in range(size) if not same[query, j]]
+    t2i = [max(0.0, MARGIN + scores[i, query] - scores[query, query])
+           for i in range(size) if not same[i, query]]
+    for costs in (i2t, t2i):
+      total += (max(costs, default=0.0) if max_violation else sum(costs))
+  return total / size
+
+
+def _numpy_infonce(scores, same, temperature):
+  size = len(scores)
+  total = 0.0
+  for query in range(size):
+    for candidates in (scores[query], scores[:, query]):
+      kept = [candidates[k] / temperature for k in range(size)
+              if k == query or not same[query, k]]
+      total += np.log(np.sum(np.exp(kept))) - candidates[query] / temperature
+  return total / (2 * size)
+
+
+@pytest.mark.parametrize('max_violation', [True, False])
+def test_hinge_matches_numpy(max_violation):
+  scores, same = _batch(seed=0)
+  got = losses.hinge_loss(scores, same, margin=MARGIN, max_violation=max_violation)
+  np.testing.assert_allclose(got, _numpy_hinge(scores, same, max_violation), rtol=1e-5)
+
+
+def test_hinge_never_uses_same_painting_pairs_as_negatives():
+  scores, same = _batch(seed=1)
+  changed = scores.copy()
+  changed[1, 2] = changed[2, 1] = 10.0  # would dominate every hinge it took part in
+  for max_violation in (True, False):
+    np.testing.assert_allclose(
+        losses.hinge_loss(changed, same, margin=MARGIN, max_violation=max_violation),
+        losses.hinge_loss(scores, same, margin=MARGIN, max_violation=max_violation),
+        rtol=1e-6)
+
+
+def test_hinge_switches_on_a_traced_max_violation():
+  scores, same = _batch(seed=2)
+  loss = jax.jit(lambda flag: losses.hinge_loss(
+      scores, same, margin=MARGIN, max_violation=flag))
+  np.testing.assert_allclose(loss(jnp.array(True)), _numpy_hinge(scores, same, True),
+                             rtol=1e-5)
+  np.testing.assert_allclose(loss(jnp.array(False)), _numpy_hinge(scores, same, False),
+                             rtol=1e-5)
+
+
+def test_hinge_is_zero_without_negatives():
+  scores, _ = _batch(seed=3)
+  same = np.ones_like(scores, dtype=bool)
+  assert losses.hinge_loss(scores, same, margin=MARGIN, max_violation=False) == 0.0
+
+
+@pytest.mark.parametrize('temperature', [0.07, 0.5])
+def test_infonce_matches_numpy(temperature):
+  scores, same = _batch(seed=4)
+  got = losses.infonce_loss(scores, same, jnp.log(temperature))
+  np.testing.assert_allclose(got, _numpy_infonce(scores, same, temperature), rtol=1e-5)
+
+
+def test_infonce_temperature_gets_a_gradient():
+  scores, same = _batch(seed=5)
+  grad = jax.grad(losses.infonce_loss, argnums=2)(scores, same, jnp.log(0.1))
+  assert np.isfinite(grad) and grad != 0.0
+
+
+def test_infonce_without_negatives_is_zero():
+  scores, _ = _batch(seed=6)
+  same = np.ones_like(scores, dtype=bool)
+  np.testing.assert_allclose(losses.infonce_loss(scores, same, jnp.log(0.1)), 0.0,
+                             atol=1e-6)
+
+
+def _numpy_bce(logits, labels, mask, pos_weight):
+  losses_, correct = [], []
+  for x, y, m in zip(logits.ravel(), labels.ravel(), mask.ravel()):
+    if m:
+      p = 1 / (1 + np.exp(-x))
+      losses_.append(-(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p)))
+      correct.append((p > 0.5) == (y == 1))
+  return np.mean(losses_), np.mean(correct)
+
+
+@pytest.mark.parametrize('pos_weight', [1.0, 2.5])
+def test_classification_loss_matches_numpy(pos_weight):
+  rng = np.random.default_rng(7)
+  logits = rng.normal(size=(4, 3)).astype(np.float32)
+  labels = rng.integers(0, 2, (4, 3)).astype(np.float32)
+  mask = rng.uniform(size=(4, 3)) < 0.7
+  loss, accuracy = losses.classification_loss(logits, labels, mask, pos_weight=pos_weight)
+  want_loss, want_accuracy = _numpy_bce(logits, labels, mask, pos_weight)
+  np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+  np.testing.assert_allclose(accuracy, want_accuracy, rtol=1e-6)
+
+
+def test_classification_loss_all_masked_is_zero_with_zero_gradient():
+  logits = jnp.array([[3.0, -2.0]])
+  labels = jnp.array([[0.0, 1.0]])
+  mask = jnp.zeros((1, 2), bool)
+  loss, accuracy = losses.classification_loss(logits, labels, mask, pos_weight=1.0)
+  assert loss == 0.0 and accuracy == 0.0
+  grad = jax.grad(lambda x: losses.classification_loss(
+      x, labels, mask, pos_weight=1.0)[0])(logits)
+  np.testing.assert_array_equal(grad, 0.0)

@@ -1,0 +1,48 @@
+"""Small synthetic models and batches shared by the train-step and evaluator tests."""
+
+from flax import nnx
+import numpy as np
+
+from artpedia_jax import model as model_lib
+from configs import test as test_config
+
+FEATURE_DIM = 24
+VOCAB_SIZE = 50
+
+
+def tiny_config(**model_overrides):
+  config = test_config.get_config()
+  for key, value in model_overrides.items():
+    setattr(config.model, key, value)
+  return config
+
+
+def tiny_model(config, seed: int = 0) -> model_lib.ArtpediaModel:
+  return model_lib.ArtpediaModel(config, vocab_size=VOCAB_SIZE, feature_dim=FEATURE_DIM,
+                                 rngs=nnx.Rngs(seed))
+
+
+def _tokens(rng, shape, max_words):
+  lengths = rng.integers(1, max_words + 1, size=shape)
+  tokens = rng.integers(2, VOCAB_SIZE, size=shape + (max_words,))
+  return np.where(np.arange(max_words) < lengths[..., None], tokens, 0).astype(np.int32)
+
+
+def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
+  """A training batch in the pipeline's layout, with two pairs of one painting."""
+  rng = np.random.default_rng(seed)
+  r, t, c = config.dataset.max_regions, config.dataset.max_words, config.dataset.cls_sentences
+  num_regions = rng.integers(1, r + 1, size=batch_size)
+  region_mask = np.arange(r) < num_regions[:, None]
+  painting = np.arange(batch_size, dtype=np.int32)
+  painting[1] = painting[0]
+  return {
+      'regions': rng.normal(size=(batch_size, r, FEATURE_DIM)).astype(np.float32),
+      'boxes': np.sort(rng.uniform(size=(batch_size, r, 4)), axis=-1).astype(np.float32),
+      'region_mask': region_mask,
+      'tokens': _tokens(rng, (batch_size,), t),
+      'painting': painting,
+      'cls_tokens': _tokens(rng, (batch_size, c), t),
+      'cls_labels': rng.integers(0, 2, size=(batch_size, c)).astype(np.float32),
+      'cls_mask': rng.uniform(size=(batch_size, c)) < 0.8,
+  }

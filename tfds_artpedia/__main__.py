@@ -1,0 +1,85 @@
+"""`python -m tfds_artpedia build --config=NAME`: builds the dataset without TensorFlow.
+
+The stock `tfds build` command needs TensorFlow (the `[tfds-cli]` extra); this one calls
+the builder's `download_and_prepare` directly, writing array_record files, and gives the
+same records. Skipped paintings are logged as warnings and listed in the summary.
+"""
+
+import argparse
+from collections.abc import Sequence
+import sys
+
+from absl import logging
+import tensorflow_datasets as tfds
+
+from tfds_artpedia import annotations
+from tfds_artpedia import images as images_lib
+from tfds_artpedia import regions
+from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
+
+# Problems with the user's data: reported as one message, without a traceback.
+_DATA_ERRORS = (annotations.AnnotationError, regions.RegionError,
+                builder_lib.SkippedPaintingError, FileNotFoundError)
+
+
+def build(config: str, data_dir: str | None = None, manual_dir: str | None = None,
+          **options) -> builder_lib.Artpedia:
+  """Builds `artpedia/<config>` (a no-op when it is already built) and returns its builder.
+
+  `options` are the builder options: num_paintings, seed, max_image_side, strict.
+  """
+  builder = builder_lib.Artpedia(config=config, data_dir=data_dir, **options)
+  builder.download_and_prepare(
+      file_format=builder_lib.FILE_FORMAT,
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
+                                                   try_download_gcs=False))
+  return builder
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog='python -m tfds_artpedia', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  commands = parser.add_subparsers(dest='command', required=True)
+  build_parser = commands.add_parser('build', help='Build one config of the dataset.')
+  build_parser.add_argument('--config', required=True,
+                            choices=[c.name for c in builder_lib.Artpedia.BUILDER_CONFIGS])
+  build_parser.add_argument('--data_dir', help='TFDS data dir (default: TFDS_DATA_DIR or '
+                            '~/tensorflow_datasets).')
+  build_parser.add_argument('--manual_dir', help='Folder with artpedia.json, images/ and '
+                            'regions/ (configs images and regions).')
+  build_parser.add_argument('--max_image_side', type=int,
+                            default=images_lib.DEFAULT_MAX_SIDE,
+                            help='Longer side of the stored images, in pixels.')
+  build_parser.add_argument('--strict', action='store_true',
+                            help='Fail on a missing or unreadable image instead of '
+                            'skipping the painting.')
+  build_parser.add_argument('--num_paintings', type=int,
+                            default=builder_lib.DEFAULT_NUM_PAINTINGS,
+                            help='Size of the generated corpus (config sample).')
+  build_parser.add_argument('--seed', type=int, default=0,
+                            help='Seed of the generated corpus (config sample).')
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  logging.set_verbosity(logging.WARNING)  # skipped paintings are warnings
+  try:
+    builder = build(args.config, args.data_dir, args.manual_dir,
+                    num_paintings=args.num_paintings, seed=args.seed,
+                    max_image_side=args.max_image_side, strict=args.strict)
+  except _DATA_ERRORS as e:
+    print(f'Build of artpedia/{args.config} failed, nothing was written: {e}',
+          file=sys.stderr)
+    return 1
+  counts = ', '.join(f'{name} {split.num_examples}'
+                     for name, split in builder.info.splits.items())
+  print(f'Built {builder.info.full_name} in {builder.data_dir}: {counts}.')
+  skipped = builder.info.metadata.get('num_skipped')
+  if skipped:
+    print(f'Skipped paintings: {skipped} (ids in {builder.data_dir}/metadata.json).')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from artpedia_jax import console
 from artpedia_jax import distributed
 from artpedia_jax import train
 
@@ -22,6 +23,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and '
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  console.quiet_third_party_info()
   distributed.initialize_from_flags()
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 

@@ -67,10 +67,13 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   if isinstance(config.batch_size, int) and config.batch_size % num_devices:
     found.append(f'batch_size={config.batch_size} is not divisible by the '
                  f'{num_devices} devices: use a multiple of {num_devices}')
-  name, _, dataset_config = config.dataset.name.partition('/')
-  if name != 'artpedia' or dataset_config not in DATASET_CONFIGS:
+  name, _, rest = config.dataset.name.partition('/')
+  if name != 'artpedia' or rest.split('/')[0] not in DATASET_CONFIGS:
     found.append(f'dataset.name={config.dataset.name!r}: must be artpedia/<config> '
-                 f'with <config> one of {", ".join(DATASET_CONFIGS)}')
+                 f'(optionally followed by /<builder option>=<value>,...) with '
+                 f'<config> one of {", ".join(DATASET_CONFIGS)}')
+  if config.max_consecutive_skips < 1:
+    found.append(f'max_consecutive_skips={config.max_consecutive_skips!r}: must be >= 1')
   return [p for p in found if p]
 
 

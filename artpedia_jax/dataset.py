@@ -9,8 +9,8 @@ from absl import logging
 import ml_collections
 import tensorflow_datasets as tfds
 
-# Registers the `artpedia` builder with TFDS.
-from tfds_artpedia import tfds_artpedia_dataset_builder  # pylint: disable=unused-import
+# Importing the builder module registers `artpedia` with TFDS.
+from tfds_artpedia import tfds_artpedia_dataset_builder
 
 
 class DatasetNotBuiltError(RuntimeError):
@@ -22,18 +22,18 @@ def prepare(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   builder = tfds.builder(config.dataset.name, data_dir=config.dataset.data_dir)
   if builder.is_prepared():
     return builder
-  needs_manual = not config.dataset.name.endswith('/sample')
+  needs_manual = builder.builder_config.name != 'sample'
   if needs_manual and not config.dataset.manual_dir:
     raise DatasetNotBuiltError(
         f'Dataset {config.dataset.name} is not built in {builder.data_dir} and '
         'config.dataset.manual_dir is not set. Build it first with '
-        f'`python -m tfds_artpedia build --config={config.dataset.name.split("/")[1]} '
+        f'`python -m tfds_artpedia build --config={builder.builder_config.name} '
         '--manual_dir=DIR` (DIR holding artpedia.json, images/ and regions/), or '
         'pass --config.dataset.manual_dir=DIR.')
   logging.info('Building %s into %s (first use).', config.dataset.name,
                builder.data_dir)
   builder.download_and_prepare(
-      file_format='array_record',
+      file_format=tfds_artpedia_dataset_builder.FILE_FORMAT,
       download_config=tfds.download.DownloadConfig(
-          manual_dir=config.dataset.manual_dir))
+          manual_dir=config.dataset.manual_dir, try_download_gcs=False))
   return builder

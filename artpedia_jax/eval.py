@@ -9,6 +9,7 @@ devices are present, and writes W/eval/<split>_step<N>.json and W/eval/<split>_s
 from absl import app
 from absl import flags
 
+from artpedia_jax import console
 from artpedia_jax import evaluate_checkpoint
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir.', required=True)
@@ -20,6 +21,7 @@ _REPORT = flags.DEFINE_boolean('report', True, 'Also write the Markdown report.'
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  console.quiet_third_party_info()
   try:
     result = evaluate_checkpoint.run(_WORKDIR.value, _STEP.value, _SPLIT.value,
                                      write_report=_REPORT.value)

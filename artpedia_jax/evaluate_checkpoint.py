@@ -6,6 +6,7 @@ saved beside them, onto the devices present now, whatever the count at training 
 
 import dataclasses
 import os
+from typing import Any
 
 from flax import nnx
 import jax
@@ -89,13 +90,23 @@ def _examples(evaluator, params, split, scores, source, vocab, config):
   return examples
 
 
-def run(workdir: str, step: str, split_name: str, *, write_report: bool = True
-        ) -> EvalResult:
-  """Evaluates checkpoint `step` ('latest', 'best' or a number) of `workdir`."""
+@dataclasses.dataclass(frozen=True)
+class Restored:
+  """A checkpoint's model, ready to evaluate on one split."""
+  step: int
+  config: Any
+  vocab: vocab_lib.Vocabulary
+  source: Any  # the split's records
+  graphdef: nnx.GraphDef
+  params: Any
+  mesh: jax.sharding.Mesh
+
+
+def restore(workdir: str, step: str | int, split_name: str) -> Restored:
+  """Restores checkpoint `step` ('latest', 'best' or a number) of `workdir`."""
   directory = os.path.join(workdir, 'checkpoints')
   try:
-    checkpointer = checkpoint_lib.Checkpointer(directory, read_only=True)
-    with checkpointer:
+    with checkpoint_lib.Checkpointer(directory, read_only=True) as checkpointer:
       step = checkpointer.resolve_step(step)
       config = checkpointer.load_config(step)
       vocab = vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
@@ -105,9 +116,17 @@ def run(workdir: str, step: str, split_name: str, *, write_report: bool = True
                                         pipeline.feature_dim(source), mesh)
   except (FileNotFoundError, ValueError) as error:
     raise EvalError(str(error)) from error
+  return Restored(step, config, vocab, source, graphdef, params, mesh)
 
-  split = pipeline.load_eval_split(config, source, vocab)
-  evaluator = evaluator_lib.Evaluator(graphdef, config, mesh)
+
+def run(workdir: str, step: str | int, split_name: str, *, write_report: bool = True
+        ) -> EvalResult:
+  """Evaluates checkpoint `step` of `workdir` on `split_name`; writes metrics + report."""
+  restored = restore(workdir, step, split_name)
+  config, vocab, step, params = (restored.config, restored.vocab, restored.step,
+                                 restored.params)
+  split = pipeline.load_eval_split(config, restored.source, vocab)
+  evaluator = evaluator_lib.Evaluator(restored.graphdef, config, restored.mesh)
   result, scored = evaluator.evaluate_with_scores(params, split, split_name=split_name,
                                                   step=step)
   metrics_path = evaluator_lib.write_metrics(workdir, result)

@@ -49,7 +49,7 @@ class Evaluator:
     self._chunk = -(-size // mesh.size) * mesh.size  # a multiple of the device count
     block = config.score_block_size
     data = sharding_lib.batch_sharded(mesh)
-    rep = sharding_lib.replicated(mesh)
+    rep = self._replicated = sharding_lib.replicated(mesh)
     merge = lambda params: nnx.merge(graphdef, params)
 
     self._encode_paintings = jax.jit(
@@ -88,7 +88,8 @@ class Evaluator:
     v, rmask, w, wmask = self.encode(params, split)
     rows = []
     for i, (a, b) in enumerate(_chunks(len(rmask), self._chunk)):
-      row = [self._pairwise(params, v[i], rmask[a:b], w_j, wmask_j)
+      row = [self._pairwise(params, v[i], rmask[a:b],
+                            *jax.device_put((w_j, wmask_j), self._replicated))
              for w_j, wmask_j in zip(w, wmask)]
       rows.append(np.concatenate([np.asarray(x) for x in row], axis=1))
     num_p, num_s = len(split.painting_ids), len(split.sentence_texts)
@@ -143,10 +144,10 @@ def write_metrics(workdir: str, result: dict) -> str:
 
 
 def flatten(result: dict, prefix: str = '') -> dict[str, float]:
-  """Nested metrics → {'i2t/R@1': ...} scalars for TensorBoard."""
+  """Nested metrics → {'i2t/R_at_1': ...} scalars for TensorBoard."""
   flat = {}
   for key, value in result.items():
-    name = f'{prefix}{key}'
+    name = f'{prefix}{key}'.replace('@', '_at_')  # TensorBoard tag characters
     if isinstance(value, dict):
       flat.update(flatten(value, name + '/'))
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -5,9 +5,11 @@ resumes from the last checkpoint (parameters, optimiser, step and the data itera
 position), so it continues on the same data order as if it had never stopped.
 """
 
+import dataclasses
 import os
 import signal
 import time
+from typing import Any
 
 from absl import logging
 from flax import nnx
@@ -54,6 +56,11 @@ def total_train_steps(config: ml_collections.ConfigDict, num_pairs: int) -> int:
   return config.num_epochs * pipeline.steps_per_epoch(num_pairs, config.batch_size)
 
 
+def _maybe_round(value: float | None) -> str:
+  """Metrics undefined on a split (e.g. mAP with no mixed painting) are None."""
+  return 'n/a' if value is None else f'{value:.3f}'
+
+
 def _format_eta(seconds: float) -> str:
   minutes, secs = divmod(int(seconds), 60)
   hours, minutes = divmod(minutes, 60)
@@ -81,8 +88,32 @@ def _word_embeddings(config, vocab):
   return matrix
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains `config` in `workdir`; returns the last validation metrics."""
+@dataclasses.dataclass
+class TrainResult:
+  """What a run leaves besides its checkpoints: the logged history."""
+  train_log: list[dict[str, float]] = dataclasses.field(default_factory=list)
+  validation: list[dict] = dataclasses.field(default_factory=list)
+  final_step: int = 0
+
+
+@dataclasses.dataclass
+class _Run:
+  """Everything the loop touches, built once by `train_and_evaluate`."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  mesh: jax.sharding.Mesh
+  train_step: Any
+  data_iter: Any
+  checkpointer: checkpoint_lib.Checkpointer
+  evaluator: evaluator_lib.Evaluator
+  val_split: pipeline.EvalSplit
+  vocab: vocab_lib.Vocabulary
+  writer: Any
+  total_steps: int
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainResult:
+  """Trains `config` in `workdir` (resuming from its last checkpoint, if any)."""
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
   dataset.prepare(config)
@@ -101,12 +132,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab))
   graphdef, params = nnx.split(model, nnx.Param)
-  params = nnx.to_pure_dict(params)
   schedule = optim.learning_rate_schedule(config, total_steps)
   tx = optim.make_optimizer(config, total_steps)
-  state = sharding_lib.replicate(mesh, train_step_lib.init_state(params, tx))
-  train_step = train_step_lib.make_train_step(graphdef, tx, config, mesh, schedule)
-
+  state = sharding_lib.replicate(
+      mesh, train_step_lib.init_state(nnx.to_pure_dict(params), tx))
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed)
@@ -117,87 +146,110 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         'latest', abstract_state=abstract_state, data_iterator=data_iter)
     logging.info('Resumed from the checkpoint of step %d.', restored_step)
 
-  val_split = pipeline.load_eval_split(config, val_source, vocab)
-  evaluator = evaluator_lib.Evaluator(graphdef, config, mesh)
   writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
             if jax.process_index() == 0 else None)
+  run = _Run(config=config, workdir=workdir, mesh=mesh,
+             train_step=train_step_lib.make_train_step(graphdef, tx, config, mesh,
+                                                       schedule),
+             data_iter=data_iter, checkpointer=checkpointer,
+             evaluator=evaluator_lib.Evaluator(graphdef, config, mesh),
+             val_split=pipeline.load_eval_split(config, val_source, vocab),
+             vocab=vocab, writer=writer, total_steps=total_steps)
   stop = _StopRequest()
-  last_metrics = {}
   try:
-    last_metrics = _loop(config, workdir, state, train_step, data_iter, mesh,
-                         checkpointer, evaluator, val_split, vocab, writer,
-                         total_steps, stop)
+    return _loop(run, state, stop)
   finally:
     stop.restore()
     checkpointer.close()
     if writer is not None:
       writer.close()
-  return last_metrics
 
 
-def _loop(config, workdir, state, train_step, data_iter, mesh, checkpointer,
-          evaluator, val_split, vocab, writer, total_steps, stop) -> dict:
+def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
+               result: TrainResult, eta_seconds: float) -> None:
+  scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  scalars['steps_per_second'] = steps / seconds
+  scalars['pairs_per_second'] = steps * run.config.batch_size / seconds
+  logging.info(
+      'step %d/%d (%.0f%%) loss %.4f rank %.4f cls %.4f acc %.3f lr %.2e '
+      '%.0f pairs/s ETA %s', step, run.total_steps, 100 * step / run.total_steps,
+      scalars['loss'], scalars['rank_loss'], scalars['cls_loss'],
+      scalars['cls_accuracy'], scalars.get('learning_rate', 0.0),
+      scalars['pairs_per_second'], _format_eta(eta_seconds))
+  result.train_log.append(dict(scalars, step=step))
+  _write_scalars(run.writer, 'train', scalars, step)
+
+
+def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
+  metrics = run.evaluator.evaluate(state['params'], run.val_split,
+                                   split_name='validation', step=step)
+  if jax.process_index() == 0:
+    evaluator_lib.write_metrics(run.workdir, metrics)
+  logging.info('validation step %d: rsum %.2f  i2t R@1 %.2f  t2i R@1 %.2f  '
+               'visual mAP %s', step, metrics['rsum'], metrics['i2t']['R@1'],
+               metrics['t2i']['R@1'], _maybe_round(metrics['visual_id']['mAP']))
+  _write_scalars(run.writer, 'validation', evaluator_lib.flatten(metrics), step)
+  result.validation.append(metrics)
+  return metrics
+
+
+def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
   """Steps until `total_steps` or a stop request; evaluates and checkpoints on period."""
+  config, result = run.config, TrainResult()
   step = int(state['step'])
-  start_step, start_time = step, time.time()
-  window_start, window_steps = time.time(), 0
   consecutive_skips = 0
-  last_metrics = {}
-  while step < total_steps:
-    batch = sharding_lib.global_batch(mesh, next(data_iter))
-    state, metrics = train_step(state, batch)
+  window_start, window_steps, steady_start, steady_steps = None, 0, None, 0
+  while step < run.total_steps:
+    batch = sharding_lib.global_batch(run.mesh, next(run.data_iter))
+    state, metrics = run.train_step(state, batch)
     step += 1
-    window_steps += 1
-    skipped = int(metrics['skipped'])
-    consecutive_skips = consecutive_skips + 1 if skipped else 0
-    if skipped:
-      logging.warning('Step %d skipped: non-finite loss or gradient (paintings %s).',
-                      step, np.asarray(batch['painting']).tolist())
-      if consecutive_skips >= config.max_consecutive_skips:
-        raise TooManySkippedSteps(
-            f'{consecutive_skips} consecutive steps had a non-finite loss or gradient '
-            f'(last at step {step}); the last good checkpoint is step '
-            f'{checkpointer.latest_step()}. Lower optimizer.learning_rate or check '
-            'the data.')
+    if window_start is None:  # the first step compiles: time from the next one on
+      jax.block_until_ready(metrics)
+      window_start = steady_start = time.time()
+      logging.info('First step (with compilation) done.')
+    else:
+      window_steps += 1
+      steady_steps += 1
+    consecutive_skips = _check_skipped(run, metrics, batch, step, consecutive_skips)
 
-    if step % config.log_every_steps == 0 or step == total_steps:
-      elapsed = time.time() - window_start
-      scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      scalars['steps_per_second'] = window_steps / elapsed
-      scalars['pairs_per_second'] = window_steps * config.batch_size / elapsed
-      done = (step - start_step) / (time.time() - start_time)
-      eta = (total_steps - step) / max(done, 1e-9)
-      logging.info(
-          'step %d/%d (%.0f%%) loss %.4f rank %.4f cls %.4f acc %.3f lr %.2e '
-          '%.0f pairs/s ETA %s', step, total_steps, 100 * step / total_steps,
-          scalars['loss'], scalars['rank_loss'], scalars['cls_loss'],
-          scalars['cls_accuracy'], scalars.get('learning_rate', 0.0),
-          scalars['pairs_per_second'], _format_eta(eta))
-      _write_scalars(writer, 'train', scalars, step)
-      window_start, window_steps = time.time(), 0
+    if (step % config.log_every_steps == 0 or step == run.total_steps) and window_steps:
+      now = time.time()
+      eta = (run.total_steps - step) * (now - steady_start) / steady_steps
+      _log_train(run, step, metrics, window_steps, now - window_start, result, eta)
+      window_start, window_steps = now, 0
 
-    is_last = step == total_steps
+    is_last = step == run.total_steps
     val_metrics = None
     if step % config.eval_every_steps == 0 or is_last:
-      val_metrics = evaluator.evaluate(state['params'], val_split,
-                                       split_name='validation', step=step)
-      evaluator_lib.write_metrics(workdir, val_metrics)
-      logging.info('validation step %d: rsum %.2f  i2t R@1 %.2f  t2i R@1 %.2f  '
-                   'visual mAP %.2f', step, val_metrics['rsum'],
-                   val_metrics['i2t']['R@1'], val_metrics['t2i']['R@1'],
-                   val_metrics['visual_id']['mAP'])
-      _write_scalars(writer, 'validation', evaluator_lib.flatten(val_metrics), step)
-      last_metrics = val_metrics
+      val_metrics = _validate(run, state, step, result)
     if (step % config.checkpoint_every_steps == 0 or is_last or stop.requested
         or val_metrics is not None):
-      checkpointer.save(step, state=state, data_iterator=data_iter, config=config,
-                        vocab=vocab.to_json(), metrics=val_metrics)
+      run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
+                            config=config, vocab=run.vocab.to_json(),
+                            metrics=val_metrics, force=True)
     if stop.requested:
       logging.warning('Stopped at step %d on request; resume with the same workdir.',
                       step)
       break
-  checkpointer.wait_until_finished()
-  return last_metrics
+  run.checkpointer.wait_until_finished()
+  result.final_step = step
+  return result
+
+
+def _check_skipped(run: _Run, metrics, batch, step: int, consecutive: int) -> int:
+  """Logs a skipped (non-finite) step; stops the run after too many in a row."""
+  if not int(metrics['skipped']):
+    return 0
+  consecutive += 1
+  logging.warning('Step %d skipped: non-finite loss or gradient (paintings %s).',
+                  step, np.asarray(jax.device_get(batch['painting'])).tolist())
+  if consecutive >= run.config.max_consecutive_skips:
+    raise TooManySkippedSteps(
+        f'{consecutive} consecutive steps had a non-finite loss or gradient (last at '
+        f'step {step}); the last good checkpoint is step '
+        f'{run.checkpointer.latest_step()}. Lower optimizer.learning_rate or check the '
+        'data.')
+  return consecutive
 
 
 def _write_scalars(writer, prefix: str, scalars: dict, step: int) -> None:

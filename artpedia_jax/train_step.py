@@ -37,7 +37,7 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
                                  block_size=config.score_block_size)
   same_painting = batch['painting'][:, None] == batch['painting'][None, :]
   if config.loss.rank == 'infonce':
-    rank = losses.infonce_loss(scores, same_painting, model.log_temperature.value)
+    rank = losses.infonce_loss(scores, same_painting, model.log_temperature[...])
   else:
     hardest = jnp.logical_and(
         config.loss.max_violation,
@@ -90,7 +90,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
         'opt_state': jax.tree.map(keep_if_finite, opt_state, state['opt_state']),
         'step': state['step'] + 1,
     }
-    metrics = dict(parts, grad_norm=optax.global_norm(grads),
+    metrics = dict(parts, grad_norm=optax.tree.norm(grads),
                    skipped=jnp.logical_not(finite).astype(jnp.int32))
     if schedule is not None:
       metrics['learning_rate'] = schedule(state['step'])

@@ -37,13 +37,15 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
 
   np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
   for g8, g1 in zip(jax.tree.leaves(grads8), jax.tree.leaves(grads1)):
-    np.testing.assert_allclose(g8, g1, rtol=1e-5, atol=1e-7 * np.abs(g1).max())
+    # Relative error of each parameter's gradient as a whole: sums are reduced in
+    # another order on 8 devices, which moves single near-zero entries by ~1e-9.
+    assert np.linalg.norm(g8 - g1) <= 1e-5 * np.linalg.norm(g1), (g8, g1)
 
 
 def _step_and_state(config, batch_size, devices=None):
   mesh = sharding.make_mesh(devices)
   graphdef, params = nnx.split(train_fixtures.tiny_model(config), nnx.Param)
-  tx = optim.make_optimizer(config, total_steps=10)
+  tx = optim.make_optimizer(config, total_steps=1000)
   state = sharding.replicate(mesh, train_step.init_state(nnx.to_pure_dict(params), tx))
   step = train_step.make_train_step(graphdef, tx, config, mesh)
   batch = sharding.global_batch(
@@ -67,9 +69,10 @@ def test_step_updates_params_counts_steps_and_reports_metrics():
   config = train_fixtures.tiny_config()
   step, state, batch = _step_and_state(config, 16)
   before = jax.device_get(state['params'])
-  state, metrics = step(state, batch)
+  for _ in range(2):  # the warm-up's learning rate is 0 at step 0
+    state, metrics = step(state, batch)
   after = jax.device_get(state['params'])
-  assert int(state['step']) == 1
+  assert int(state['step']) == 2
   assert int(metrics['skipped']) == 0
   assert np.isfinite(float(metrics['loss']))
   changed = [not np.array_equal(a, b)

@@ -1,0 +1,72 @@
+"""The eval binary on saved checkpoints: the table, the files, and clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from artpedia_jax import dataset
+from artpedia_jax import evaluate_checkpoint
+from artpedia_jax import train
+from tests import e2e_helpers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """(workdir, data_dir) of a finished 20-step run of the test config."""
+  data_dir = tmp_path_factory.mktemp('tfds')
+  workdir = tmp_path_factory.mktemp('run')
+  config = e2e_helpers.e2e_config(data_dir, num_train_steps=20)
+  dataset.prepare(config)
+  train.train_and_evaluate(config, str(workdir))
+  return workdir, data_dir
+
+
+def test_binary_prints_the_table_and_writes_metrics_and_report(trained):
+  workdir, _ = trained
+  result = subprocess.run(
+      [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={workdir}',
+       '--step=latest', '--split=test'],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'rsum' in result.stdout and 'chance' in result.stdout
+  metrics = json.loads((workdir / 'eval' / 'test_step20.json').read_text())
+  assert set(metrics) == {'split', 'step', 'num_paintings', 'num_sentences', 'i2t',
+                          't2i', 'i2t_all', 'rsum', 'visual_id'}
+  assert metrics['split'] == 'test' and metrics['step'] == 20
+  report = (workdir / 'eval' / 'test_step20.md').read_text()
+  for png in ('test_step20_pr.png', 'test_step20_recall.png'):
+    assert png in report
+    assert (workdir / 'eval' / png).read_bytes().startswith(b'\x89PNG')
+
+
+def test_no_checkpoint_says_to_train_first(tmp_path):
+  with pytest.raises(evaluate_checkpoint.EvalError, match='train first'):
+    evaluate_checkpoint.run(str(tmp_path), 'latest', 'test')
+
+
+def test_missing_step_lists_the_available_ones(trained):
+  workdir, _ = trained
+  with pytest.raises(evaluate_checkpoint.EvalError, match=r'available steps: \[.*20'):
+    evaluate_checkpoint.run(str(workdir), '7', 'test')
+
+
+def test_split_never_built_says_how_to_build(trained):
+  workdir, _ = trained
+  with pytest.raises(evaluate_checkpoint.EvalError, match='Cannot open split'):
+    evaluate_checkpoint.run(str(workdir), 'latest', 'dev')
+
+
+def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
+  workdir, _ = trained
+  copy = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(workdir), str(copy)], check=True)
+  config_file = copy / 'checkpoints' / '20' / 'config' / 'metadata'
+  saved = json.loads(config_file.read_text())
+  saved['model']['embed_dim'] *= 2
+  config_file.write_text(json.dumps(saved))
+  with pytest.raises(evaluate_checkpoint.EvalError, match='do not fit the model'):
+    evaluate_checkpoint.run(str(copy), '20', 'test', write_report=False)

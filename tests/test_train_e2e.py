@@ -1,0 +1,99 @@
+"""Training end to end on a small sample corpus: learning, resuming, stopping, evaluating."""
+
+import json
+import random
+import re
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from artpedia_jax import checkpoint
+from artpedia_jax import dataset
+from artpedia_jax import evaluate_checkpoint
+from artpedia_jax import train
+from tests import e2e_helpers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  path = tmp_path_factory.mktemp('tfds')
+  dataset.prepare(e2e_helpers.e2e_config(path))
+  return path
+
+
+def _params(workdir):
+  """(step, parameters as numpy) of the latest checkpoint in `workdir`."""
+  restored = evaluate_checkpoint.restore(str(workdir), 'latest', 'validation')
+  return restored.step, jax.tree.map(np.asarray, restored.params)
+
+
+def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp_path):
+  config = e2e_helpers.e2e_config(data_dir)
+  result = train.train_and_evaluate(config, str(tmp_path))
+
+  losses = [entry['loss'] for entry in result.train_log]
+  assert result.final_step == config.num_train_steps
+  assert losses[-1] < 0.8 * losses[0], losses
+
+  logged = json.loads((tmp_path / 'eval' / f'validation_step{result.final_step}.json')
+                      .read_text())
+  again = evaluate_checkpoint.run(str(tmp_path), 'latest', 'validation')
+  assert again.metrics == logged
+
+  test_eval = evaluate_checkpoint.run(str(tmp_path), 'best', 'test')
+  report = test_eval.report_path
+  assert report and report.endswith('.md')
+  text = open(report).read()
+  assert 'recall' in text and 'precision-recall' in text
+
+
+def test_sigkill_at_a_random_step_then_resume_gives_bitwise_equal_params(data_dir,
+                                                                          tmp_path):
+  overrides = {'log_every_steps': 1, 'checkpoint_every_steps': 5}
+  reference = tmp_path / 'uninterrupted'
+  train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides), str(reference))
+
+  interrupted = tmp_path / 'interrupted'
+  kill_at = random.randint(6, 35)
+  run = e2e_helpers.start_run(interrupted, data_dir, **overrides)
+  for line in run.stderr:
+    if f'step {kill_at}/' in line:
+      run.send_signal(signal.SIGKILL)
+      break
+  assert run.wait(timeout=120) == -signal.SIGKILL, f'never reached step {kill_at}'
+
+  result = train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides),
+                                    str(interrupted))
+  assert result.final_step == 40
+  step_a, params_a = _params(reference)
+  step_b, params_b = _params(interrupted)
+  assert step_a == step_b == 40
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(a, b, err_msg=f'killed at step {kill_at}')
+
+
+def test_sigterm_finishes_the_step_saves_and_exits_cleanly(data_dir, tmp_path):
+  run = e2e_helpers.start_run(tmp_path, data_dir, log_every_steps=1)
+  log = []
+  for line in run.stderr:
+    log.append(line)
+    if 'step 8/' in line:
+      run.send_signal(signal.SIGTERM)
+  assert run.wait(timeout=120) == 0, ''.join(log[-20:])
+  stopped = [line for line in log if 'Stopped at step' in line]
+  assert stopped, ''.join(log[-20:])
+  step = int(re.search(r'Stopped at step (\d+)', stopped[0]).group(1))
+  assert 8 <= step < 40
+  with checkpoint.Checkpointer(tmp_path / 'checkpoints', read_only=True) as ckpt:
+    assert ckpt.latest_step() == step
+
+
+def test_regions_dataset_not_built_and_no_manual_dir_is_a_clear_error(tmp_path):
+  config = e2e_helpers.e2e_config(tmp_path, **{'dataset.name': 'artpedia/regions'})
+  with pytest.raises(dataset.DatasetNotBuiltError, match='manual_dir'):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert not (tmp_path / 'w' / 'checkpoints').exists()

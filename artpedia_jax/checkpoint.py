@@ -65,7 +65,7 @@ class Checkpointer:
   Usage (trainer): `save` every step it wants (steps that `save_interval_steps` excludes
   are skipped), `restore('latest', ...)` on start-up when `latest_step()` is not None,
   `close()` at the end. Usage (eval): `Checkpointer(dir, read_only=True)`, then
-  `resolve_step`, `load_config`, `load_vocab`, `restore_params_only`.
+  `resolve_step`, `load_config`, `load_vocab`, `restore_subset`.
   """
 
   def __init__(self, directory: str | os.PathLike, *, keep: int = 1,
@@ -216,14 +216,16 @@ class Checkpointer:
         'does not match the saved state (a different model config?).')
     raise first_error
 
-  def restore_params_only(self, step: StepSpec, abstract_params: Any) -> tuple[int, Any]:
-    """Restores `(step, state['params'])` alone, onto the shardings of `abstract_params`.
+  def restore_subset(self, step: StepSpec, abstract_subset: Mapping[str, Any]
+                     ) -> tuple[int, dict[str, Any]]:
+    """Restores only the top-level state entries that `abstract_subset` names.
 
-    For the eval binary: it needs no optimiser state (nor its structure) and no data
-    iterator.
+    For the eval binary: it needs the model's variables (`params`, and `model_state`
+    where the model has any), not the optimiser state (nor its structure) or the data
+    iterator. Returns `(step, {name: restored subtree})` on the given shardings.
     """
     step = self.resolve_step(step)
-    target = {'params': abstract_params}
+    target = dict(abstract_subset)
     # The manager binds the `state` item to the handler of full saves and restores;
     # a partial restore needs the PyTree handler, hence its own checkpointer.
     state_dir = ocp.path.step.build_step_path(self.directory, _STEP_NAMES, step) / 'state'
@@ -232,7 +234,7 @@ class Checkpointer:
           item=target,
           restore_args=ocp.checkpoint_utils.construct_restore_args(target),
           partial_restore=True))
-    return step, restored['params']
+    return step, {name: restored[name] for name in target}
 
   def load_config(self, step: StepSpec) -> ml_collections.ConfigDict:
     """The config saved with `step`."""

@@ -48,26 +48,26 @@ def _open_split(config, split: str):
 
 
 def _restore(checkpointer, step, config, vocab, feature_dim, mesh):
-  """The checkpoint's model, with its parameters restored replicated on `mesh`."""
+  """The checkpoint's model, with its variables restored replicated on `mesh`."""
   abstract_model = nnx.eval_shape(lambda: model_lib.ArtpediaModel(
       config, vocab_size=len(vocab), feature_dim=feature_dim, rngs=nnx.Rngs(0)))
-  graphdef, abstract_params = nnx.split(abstract_model, nnx.Param)
+  graphdef, abstract_variables = model_lib.split(abstract_model)
   replicated = sharding_lib.replicated(mesh)
-  abstract_params = jax.tree.map(
+  abstract_variables = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-      nnx.to_pure_dict(abstract_params))
+      {name: tree for name, tree in abstract_variables.items() if tree})
   try:
-    step, params = checkpointer.restore_params_only(step, abstract_params)
+    step, variables = checkpointer.restore_subset(step, abstract_variables)
   except (ValueError, KeyError) as error:
     raise EvalError(
         f'The parameters of step {step} in {checkpointer.directory} do not fit the model '
         f'that its saved config builds on this data (features of size {feature_dim}, '
         f'{len(vocab)} words): {error}. Was it written by another version of the code, '
         'or is the dataset another one than the run trained on?') from error
-  return graphdef, params, step
+  return graphdef, dict({'model_state': {}}, **variables), step
 
 
-def _examples(evaluator, params, split, scores, source, vocab, config):
+def _examples(evaluator, variables, split, scores, source, vocab, config):
   """A few paintings with their top-5 sentences and one sentence's word alignment."""
   examples = []
   for p in range(min(NUM_EXAMPLES, len(split.painting_ids))):
@@ -76,7 +76,7 @@ def _examples(evaluator, params, split, scores, source, vocab, config):
       continue
     sentence = int(own_visual[0])
     words = vocab_lib.tokenize(split.sentence_texts[sentence])[:config.dataset.max_words]
-    word_region = evaluator.word_region_scores(params, split, p, sentence)
+    word_region = evaluator.word_region_scores(variables, split, p, sentence)
     record = source[p]
     examples.append(report_lib.Example(
         painting_id=str(split.painting_ids[p]), title=str(split.titles[p]),
@@ -98,7 +98,7 @@ class Restored:
   vocab: vocab_lib.Vocabulary
   source: Any  # the split's records
   graphdef: nnx.GraphDef
-  params: Any
+  variables: model_lib.Variables
   mesh: jax.sharding.Mesh
 
 
@@ -112,22 +112,22 @@ def restore(workdir: str, step: str | int, split_name: str) -> Restored:
       vocab = vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
       source = _open_split(config, split_name)
       mesh = sharding_lib.make_mesh()
-      graphdef, params, step = _restore(checkpointer, step, config, vocab,
+      graphdef, variables, step = _restore(checkpointer, step, config, vocab,
                                         pipeline.feature_dim(source), mesh)
   except (FileNotFoundError, ValueError) as error:
     raise EvalError(str(error)) from error
-  return Restored(step, config, vocab, source, graphdef, params, mesh)
+  return Restored(step, config, vocab, source, graphdef, variables, mesh)
 
 
 def run(workdir: str, step: str | int, split_name: str, *, write_report: bool = True
         ) -> EvalResult:
   """Evaluates checkpoint `step` of `workdir` on `split_name`; writes metrics + report."""
   restored = restore(workdir, step, split_name)
-  config, vocab, step, params = (restored.config, restored.vocab, restored.step,
-                                 restored.params)
+  config, vocab, step, variables = (restored.config, restored.vocab, restored.step,
+                                    restored.variables)
   split = pipeline.load_eval_split(config, restored.source, vocab)
   evaluator = evaluator_lib.Evaluator(restored.graphdef, config, restored.mesh)
-  result, scored = evaluator.evaluate_with_scores(params, split, split_name=split_name,
+  result, scored = evaluator.evaluate_with_scores(variables, split, split_name=split_name,
                                                   step=step)
   metrics_path = evaluator_lib.write_metrics(workdir, result)
   chance = metrics_lib.chance_levels(split.sentence_painting, split.is_visual,
@@ -140,7 +140,7 @@ def run(workdir: str, step: str | int, split_name: str, *, write_report: bool = 
     images = pipeline.open_source(config, split_name, decode_images=True)
     report_path = str(report_lib.write_report(
         os.path.dirname(metrics_path), result, chance,
-        examples=_examples(evaluator, params, split, scored.scores, images, vocab,
+        examples=_examples(evaluator, variables, split, scored.scores, images, vocab,
                            config),
         probs=scored.probs, is_visual=split.is_visual, i2t_ranks=ranks.i2t,
         t2i_ranks=ranks.t2i, basename=f'{split_name}_step{step}'))

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 
 from artpedia_jax import metrics as metrics_lib
+from artpedia_jax import model as model_lib
 from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
 
@@ -50,7 +51,7 @@ class Evaluator:
     block = config.score_block_size
     data = sharding_lib.batch_sharded(mesh)
     rep = self._replicated = sharding_lib.replicated(mesh)
-    merge = lambda params: nnx.merge(graphdef, params)
+    merge = lambda variables: model_lib.merge(graphdef, variables)
 
     self._encode_paintings = jax.jit(
         lambda p, regions, boxes, mask: merge(p).encode_paintings(regions, boxes, mask),
@@ -70,25 +71,25 @@ class Evaluator:
   def _padded(self, x: np.ndarray) -> np.ndarray:
     return _pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
 
-  def encode(self, params, split: pipeline.EvalSplit):
+  def encode(self, variables, split: pipeline.EvalSplit):
     """(v, region_mask, w, word_mask) of the split, padded to whole chunks."""
     regions, boxes, rmask = (self._padded(split.regions), self._padded(split.boxes),
                              self._padded(split.region_mask))
     tokens = self._padded(split.tokens)
-    v = [self._encode_paintings(params, regions[a:b], boxes[a:b], rmask[a:b])
+    v = [self._encode_paintings(variables, regions[a:b], boxes[a:b], rmask[a:b])
          for a, b in _chunks(len(regions), self._chunk)]
-    w_parts = [self._encode_sentences(params, tokens[a:b])
+    w_parts = [self._encode_sentences(variables, tokens[a:b])
                for a, b in _chunks(len(tokens), self._chunk)]
     w = [part[0] for part in w_parts]
     wmask = [part[1] for part in w_parts]
     return v, rmask, w, wmask
 
-  def score(self, params, split: pipeline.EvalSplit) -> SplitScores:
+  def score(self, variables, split: pipeline.EvalSplit) -> SplitScores:
     """All-pairs scores and own-painting visual probabilities of a split."""
-    v, rmask, w, wmask = self.encode(params, split)
+    v, rmask, w, wmask = self.encode(variables, split)
     rows = []
     for i, (a, b) in enumerate(_chunks(len(rmask), self._chunk)):
-      row = [self._pairwise(params, v[i], rmask[a:b],
+      row = [self._pairwise(variables, v[i], rmask[a:b],
                             *jax.device_put((w_j, wmask_j), self._replicated))
              for w_j, wmask_j in zip(w, wmask)]
       rows.append(np.concatenate([np.asarray(x) for x in row], axis=1))
@@ -97,31 +98,31 @@ class Evaluator:
 
     v_all = np.concatenate([np.asarray(x) for x in v])
     own = self._padded(split.sentence_painting)
-    probs = [self._visual_probs(params, v_all[own[a:b]], rmask[own[a:b]], w[i],
+    probs = [self._visual_probs(variables, v_all[own[a:b]], rmask[own[a:b]], w[i],
                                 wmask[i])
              for i, (a, b) in enumerate(_chunks(len(own), self._chunk))]
     probs = np.concatenate([np.asarray(x) for x in probs])[:num_s]
     return SplitScores(scores=scores, probs=probs)
 
-  def word_region_scores(self, params, split: pipeline.EvalSplit, painting: int,
+  def word_region_scores(self, variables, split: pipeline.EvalSplit, painting: int,
                          sentence: int) -> np.ndarray:
     """[T, R] scores ⟨v_r, w_t⟩ of one sentence's words with one painting's regions."""
     take = lambda x, i: self._padded(x[i:i + 1])
-    v = self._encode_paintings(params, take(split.regions, painting),
+    v = self._encode_paintings(variables, take(split.regions, painting),
                                take(split.boxes, painting),
                                take(split.region_mask, painting))
-    w, _ = self._encode_sentences(params, take(split.tokens, sentence))
+    w, _ = self._encode_sentences(variables, take(split.tokens, sentence))
     return np.asarray(w)[0] @ np.asarray(v)[0].T
 
-  def evaluate(self, params, split: pipeline.EvalSplit, *, split_name: str,
+  def evaluate(self, variables, split: pipeline.EvalSplit, *, split_name: str,
                step: int) -> dict:
-    """The DESIGN §6 metrics of `params` on `split`."""
-    return self.evaluate_with_scores(params, split, split_name=split_name,
+    """The DESIGN §6 metrics of `variables` on `split`."""
+    return self.evaluate_with_scores(variables, split, split_name=split_name,
                                      step=step)[0]
 
-  def evaluate_with_scores(self, params, split: pipeline.EvalSplit, *,
+  def evaluate_with_scores(self, variables, split: pipeline.EvalSplit, *,
                            split_name: str, step: int) -> tuple[dict, SplitScores]:
-    scored = self.score(params, split)
+    scored = self.score(variables, split)
     result = metrics_lib.evaluation_metrics(
         scored.scores, scored.probs, split.sentence_painting, split.is_visual,
         split=split_name, step=step)

@@ -137,3 +137,25 @@ class ArtpediaModel(nnx.Module):
           [sentence, context, sentence * context, own_score[:, None]], axis=-1)
     hidden = jax.nn.relu(self.classifier_hidden(features))
     return self.classifier_out(hidden)[:, 0]
+
+
+Variables = dict[str, dict]  # {'params': trained by the optimiser, 'model_state': the rest}
+
+
+def split(model: nnx.Module) -> tuple[nnx.GraphDef, Variables]:
+  """The model's structure and its variables as pure dicts (checkpointable pytrees).
+
+  `params` are what the optimiser trains; `model_state` holds every other variable
+  (e.g. a pixel backbone's batch-norm statistics) and is empty for the region model.
+  """
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  return graphdef, {'params': nnx.to_pure_dict(params),
+                    'model_state': nnx.to_pure_dict(rest)}
+
+
+def merge(graphdef: nnx.GraphDef, variables: Variables) -> nnx.Module:
+  """Inverse of `split`."""
+  states = [variables['params']]
+  if variables['model_state']:
+    states.append(variables['model_state'])
+  return nnx.merge(graphdef, *states)

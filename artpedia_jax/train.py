@@ -131,11 +131,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       feature_dim=pipeline.feature_dim(train_source),
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab))
-  graphdef, params = nnx.split(model, nnx.Param)
+  graphdef, variables = model_lib.split(model)
   schedule = optim.learning_rate_schedule(config, total_steps)
   tx = optim.make_optimizer(config, total_steps)
-  state = sharding_lib.replicate(
-      mesh, train_step_lib.init_state(nnx.to_pure_dict(params), tx))
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed)
@@ -181,7 +180,7 @@ def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
 
 
 def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
-  metrics = run.evaluator.evaluate(state['params'], run.val_split,
+  metrics = run.evaluator.evaluate(_variables(state), run.val_split,
                                    split_name='validation', step=step)
   if jax.process_index() == 0:
     evaluator_lib.write_metrics(run.workdir, metrics)
@@ -191,6 +190,10 @@ def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
   _write_scalars(run.writer, 'validation', evaluator_lib.flatten(metrics), step)
   result.validation.append(metrics)
   return metrics
+
+
+def _variables(state: train_step_lib.TrainState) -> model_lib.Variables:
+  return {'params': state['params'], 'model_state': state['model_state']}
 
 
 def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:

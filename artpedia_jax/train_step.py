@@ -1,7 +1,8 @@
 """The training objective and the one jit-compiled, data-parallel train step.
 
-State is a plain pytree `{'params', 'opt_state', 'step'}` (parameters as a pure dict) so that
-the step is a pure function that can be donated, sharded and checkpointed as is. The batch
+State is a plain pytree `{'params', 'model_state', 'opt_state', 'step'}` (the model's
+variables as pure dicts, see `model.split`) so that the step is a pure function that can be
+donated, sharded and checkpointed as is. The batch
 is sharded over the mesh's `data` axis and parameters are replicated; the pairwise scores
 are computed between the device's own paintings and the sentences of the *global* batch
 (XLA all-gathers the sentence encodings), so every device sees every negative and the
@@ -17,15 +18,17 @@ import ml_collections
 import optax
 
 from artpedia_jax import losses
+from artpedia_jax import model as model_lib
 from artpedia_jax import sharding as sharding_lib
 
 TrainState = dict[str, Any]
 Batch = dict[str, jax.Array]
 
 
-def init_state(params, tx: optax.GradientTransformation) -> TrainState:
-  return {'params': params, 'opt_state': tx.init(params),
-          'step': jnp.zeros((), jnp.int32)}
+def init_state(variables: model_lib.Variables,
+               tx: optax.GradientTransformation) -> TrainState:
+  return {'params': variables['params'], 'model_state': variables['model_state'],
+          'opt_state': tx.init(variables['params']), 'step': jnp.zeros((), jnp.int32)}
 
 
 def objective(model, batch: Batch, config: ml_collections.ConfigDict,
@@ -75,18 +78,21 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
   many in a row.
   """
 
-  def loss_fn(params, batch, step):
-    return objective(nnx.merge(graphdef, params), batch, config, step)
+  def loss_fn(params, model_state, batch, step):
+    model = model_lib.merge(graphdef, {'params': params, 'model_state': model_state})
+    return objective(model, batch, config, step)
 
   def step_fn(state: TrainState, batch: Batch):
     params = state['params']
-    grads, parts = jax.grad(loss_fn, has_aux=True)(params, batch, state['step'])
+    grads, parts = jax.grad(loss_fn, has_aux=True)(params, state['model_state'], batch,
+                                                   state['step'])
     updates, opt_state = tx.update(grads, state['opt_state'], params)
     new_params = optax.apply_updates(params, updates)
     finite = jnp.logical_and(_all_finite(grads), jnp.isfinite(parts['loss']))
     keep_if_finite = lambda new, old: jnp.where(finite, new, old)
     new_state = {
         'params': jax.tree.map(keep_if_finite, new_params, params),
+        'model_state': state['model_state'],
         'opt_state': jax.tree.map(keep_if_finite, opt_state, state['opt_state']),
         'step': state['step'] + 1,
     }

@@ -143,7 +143,7 @@ def test_config_and_vocab_load_without_the_state_structure(ckpt_dir):
 
 
 @pytest.mark.parametrize('by_the_writer', [False, True])
-def test_restore_params_only_onto_one_device(ckpt_dir, by_the_writer):
+def test_restore_subset_onto_one_device(ckpt_dir, by_the_writer):
   params = _state(5.0)['params']
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract_params = jax.tree.map(
@@ -156,7 +156,8 @@ def test_restore_params_only_onto_one_device(ckpt_dir, by_the_writer):
     writer.close()
     reader = checkpoint.Checkpointer(ckpt_dir, read_only=True)
   with reader:
-    step, restored = reader.restore_params_only('latest', abstract_params)
+    step, restored = reader.restore_subset('latest', {'params': abstract_params})
+    restored = restored['params']
   assert step == 5
   assert set(restored) == {'w', 'b'}
   _assert_trees_equal(restored, params)

@@ -28,7 +28,7 @@ def data_dir(tmp_path_factory):
 def _params(workdir):
   """(step, parameters as numpy) of the latest checkpoint in `workdir`."""
   restored = evaluate_checkpoint.restore(str(workdir), 'latest', 'validation')
-  return restored.step, jax.tree.map(np.asarray, restored.params)
+  return restored.step, jax.tree.map(np.asarray, restored.variables)
 
 
 def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp_path):

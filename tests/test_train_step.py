@@ -1,10 +1,10 @@
 """The sharded train step: same loss and gradients on 8 devices as on 1, linear memory."""
 
-from flax import nnx
 import jax
 import numpy as np
 import pytest
 
+from artpedia_jax import model as model_lib
 from artpedia_jax import optim
 from artpedia_jax import sharding
 from artpedia_jax import train_step
@@ -15,7 +15,8 @@ def _loss_and_grads(config, params, graphdef, batch, devices):
   mesh = sharding.make_mesh(devices)
 
   def loss(p, b):
-    return train_step.objective(nnx.merge(graphdef, p), b, config, step=0)[0]
+    model = model_lib.merge(graphdef, {'params': p, 'model_state': {}})
+    return train_step.objective(model, b, config, step=0)[0]
 
   fn = jax.jit(jax.value_and_grad(loss),
                in_shardings=(sharding.replicated(mesh), sharding.batch_sharded(mesh)))
@@ -28,8 +29,8 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
   assert jax.device_count() == 8
   config = train_fixtures.tiny_config(score=score)
   config.loss.rank = rank
-  graphdef, params = nnx.split(train_fixtures.tiny_model(config), nnx.Param)
-  params = nnx.to_pure_dict(params)
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
+  params = variables['params']
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
 
   loss1, grads1 = _loss_and_grads(config, params, graphdef, batch, jax.devices()[:1])
@@ -44,9 +45,9 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
 
 def _step_and_state(config, batch_size, devices=None):
   mesh = sharding.make_mesh(devices)
-  graphdef, params = nnx.split(train_fixtures.tiny_model(config), nnx.Param)
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
   tx = optim.make_optimizer(config, total_steps=1000)
-  state = sharding.replicate(mesh, train_step.init_state(nnx.to_pure_dict(params), tx))
+  state = sharding.replicate(mesh, train_step.init_state(variables, tx))
   step = train_step.make_train_step(graphdef, tx, config, mesh)
   batch = sharding.global_batch(
       mesh, train_fixtures.synthetic_batch(config, batch_size=batch_size))

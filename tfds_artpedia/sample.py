@@ -9,8 +9,14 @@ data:
   (plain, gradient, stripes or a horizon), drawn with Pillow;
 * visual sentences describing them (attributes, counts, spatial relations, background);
 * contextual sentences about invented artists, museums, exhibitions and provenance. Some
-  name colours and shapes of *other* works (or hidden underdrawings), so telling visual
-  from contextual sentences is not a keyword lookup;
+  name colours and shapes of *other* works (or hidden underdrawings), and about one in
+  eight describes another work (a pendant, a study) in the visual templates' own words,
+  half of them without any marker: its objects are absent from the painting, so only the
+  image tells it from a visual sentence, as the image-aware classifier must;
+* Artpedia's label noise: fragments (2-5 words of a sentence), 2-3% of the sentences
+  filed in the wrong list, the odd run-on sentence of more than 60 words and rare
+  punctuation-only ones ("—") with no word left after tokenisation. `SamplePainting`'s
+  `*_kinds` say which sentence is which (SENTENCE_KINDS);
 * "detector" regions: one box per object plus 2-4 background boxes, with features that
   are a fixed random projection of the region's attributes plus Gaussian noise.
 
@@ -27,7 +33,7 @@ on it exactly as on the real data.
 
 import base64
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 import dataclasses
 import functools
 import hashlib
@@ -119,6 +125,29 @@ _TITLE_ADJECTIVES = ('Quiet', 'Silent', 'Distant', 'Golden', 'Lonely', 'Hidden',
 _TITLE_NOUNS = ('Harbour', 'Garden', 'Evening', 'Procession', 'Orchard', 'Tower', 'Meadow')
 _COUNT_WORDS = ('no', 'one', 'two', 'three', 'four')
 
+# Why a sentence is in the list it is in (`SamplePainting.visual_kinds`, `contextual_kinds`):
+SENTENCE_KINDS = (
+    'visual',  # true of the painting, filed as visual
+    'contextual',  # the artist, the history of the work: filed as contextual
+    'other_work',  # a visual template about objects absent from the painting (another work)
+    'other_work_marked',  # the same behind a marker: "In its pendant, ..."
+    'fragment',  # 2-5 words cut from a sentence of its list
+    'misfiled',  # a sentence of the other list (label noise)
+    'long',  # contextual facts run together past 60 words
+    'no_words',  # punctuation only ("—"): non-empty, but no word survives tokenisation
+)
+_ORDINARY_KINDS = ('visual', 'contextual')  # the kinds noise may turn into another one
+_OTHER_WORK_RATE = 0.125  # of contextual sentences
+_OTHER_WORK_MARKERS = ('In its pendant, ', 'In a preparatory drawing, ',
+                       'In the first version of the picture, ', 'In a copy by a pupil, ',
+                       'On the reverse of the panel, ')
+_FRAGMENT_RATE = 0.03  # of ordinary sentences
+_MISFILED_RATE = 0.025  # of ordinary sentences
+_LONG_RATE = 0.04  # of paintings with a contextual sentence: one becomes a run-on sentence
+_LONG_WORDS = 60  # a run-on sentence has more (whitespace-separated) words than this
+_NO_WORDS_RATE = 0.02  # of paintings: one sentence of punctuation only
+_NO_WORDS = ('—', '–', '…', '* * *', '(?)', '"')
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplePainting:
@@ -130,6 +159,8 @@ class SamplePainting:
   img_url: str
   visual_sentences: list[str]
   contextual_sentences: list[str]
+  visual_kinds: tuple[str, ...]  # why each sentence is in its list: one of SENTENCE_KINDS
+  contextual_kinds: tuple[str, ...]
   image: Image.Image  # RGB
   features: np.ndarray  # float32 [R, FEATURE_DIM]
   boxes: np.ndarray  # float32 [R, 4] (y0, x0, y1, x1) in [0, 1]
@@ -174,6 +205,9 @@ class _World:
   exhibitions: tuple[str, ...]
 
 
+_Sentence = tuple[str, str]  # (text, kind), kind one of SENTENCE_KINDS
+
+
 def _pick(rng: np.random.Generator, options):
   return options[int(rng.integers(len(options)))]
 
@@ -208,10 +242,9 @@ def _contrasting_colours(background: _Background) -> list[str]:
 
 
 def _objects(rng: np.random.Generator, width: int, height: int,
-             background: _Background) -> list[_Object]:
-  """1-4 objects with distinct (shape, colour), kept apart when the canvas allows it."""
+             kinds: list[tuple[str, str]]) -> list[_Object]:
+  """1-4 objects of distinct (shape, colour) `kinds`, kept apart when the canvas allows it."""
   count = int(rng.choice([1, 2, 3, 4], p=[0.25, 0.3, 0.25, 0.2]))
-  kinds = list(itertools.product(SHAPES, _contrasting_colours(background)))
   objects = []
   for k in rng.choice(len(kinds), count, replace=False):
     shape, colour = kinds[k]
@@ -562,9 +595,108 @@ def _contextual_count(rng: np.random.Generator) -> int:
   return min(1 + int(rng.poisson(6.0)), len(_CONTEXTUAL_TEMPLATES))
 
 
-def _contextual_sentences(rng: np.random.Generator, fields: dict[str, Any]) -> list[str]:
+def _contextual_sentences(rng: np.random.Generator, fields: dict[str, Any],
+                          other_work: Callable[[], _Sentence]) -> list[_Sentence]:
+  """Facts in article order, about one in eight replaced by `other_work()`."""
   chosen = sorted(rng.choice(len(_CONTEXTUAL_TEMPLATES), _contextual_count(rng), replace=False))
-  return [_capitalise(_CONTEXTUAL_TEMPLATES[i].format(**fields)) for i in chosen]
+  return [other_work() if rng.random() < _OTHER_WORK_RATE
+          else (_capitalise(_CONTEXTUAL_TEMPLATES[i].format(**fields)), 'contextual')
+          for i in chosen]
+
+
+def _absent_kinds(objects: list[_Object]) -> list[tuple[str, str]]:
+  present = {(o.shape, o.colour) for o in objects}
+  return [kind for kind in itertools.product(SHAPES, COLOURS) if kind not in present]
+
+
+def _other_work_sentence(rng: np.random.Generator, width: int, height: int,
+                         objects: list[_Object]) -> _Sentence:
+  """A visual template about another work (a pendant, a study): contextual, and only the
+  image tells, since every (shape, colour) it names is absent from this painting. Half
+  start with a marker ("In its pendant, ..."); half, like Artpedia's ambiguous sentences,
+  have none."""
+  others = _objects(rng, width, height, _absent_kinds(objects))
+  pool = [_placement_sentence(rng, o) for o in others]
+  pool += [_colour_sentence(rng, o) for o in others]
+  pool += [_relation_sentence(rng, a, b) for a, b in itertools.combinations(others, 2)]
+  sentence = _pick(rng, pool)
+  if rng.random() < 0.5:
+    return _pick(rng, _OTHER_WORK_MARKERS) + sentence, 'other_work_marked'
+  return _capitalise(sentence), 'other_work'
+
+
+# ------------------------------------------------------------------ noise in the labels
+
+
+def _fragment(rng: np.random.Generator, sentence: str) -> str:
+  """2-5 words of `sentence`, its head or its tail, as a bad sentence splitter leaves them."""
+  words = sentence.split()
+  length = int(rng.integers(2, max(3, min(6, len(words) - 1))))
+  return ' '.join(words[:length] if rng.random() < 0.5 else words[-length:])
+
+
+def _fragmented(rng: np.random.Generator, sentences: list[_Sentence]) -> list[_Sentence]:
+  cut = rng.random(len(sentences)) < _FRAGMENT_RATE
+  return [(_fragment(rng, text), 'fragment') if c and kind in _ORDINARY_KINDS else (text, kind)
+          for (text, kind), c in zip(sentences, cut)]
+
+
+def _run_on_sentence(rng: np.random.Generator, fields: dict[str, Any]) -> str:
+  """Facts joined by semicolons past `_LONG_WORDS` words: a paragraph that lost its stops."""
+  clauses = []
+  for i in rng.permutation(len(_CONTEXTUAL_TEMPLATES)):
+    clauses.append(_CONTEXTUAL_TEMPLATES[i].format(**fields).removesuffix('.'))
+    if sum(len(clause.split()) for clause in clauses) > _LONG_WORDS:
+      break
+  return _capitalise('; '.join(clauses)) + '.'
+
+
+def _with_run_on_sentence(rng: np.random.Generator, contextual: list[_Sentence],
+                          fields: dict[str, Any]) -> list[_Sentence]:
+  slots = [i for i, (_, kind) in enumerate(contextual) if kind == 'contextual']
+  if not slots or rng.random() >= _LONG_RATE:
+    return contextual
+  slot = _pick(rng, slots)
+  return contextual[:slot] + [(_run_on_sentence(rng, fields), 'long')] + contextual[slot + 1:]
+
+
+def _misfiled(rng: np.random.Generator, sentences: list[_Sentence],
+              keep_one: bool = False) -> tuple[list[_Sentence], list[_Sentence]]:
+  """(the sentences that stay, the ordinary ones that go to the other list as 'misfiled')."""
+  ordinary = np.array([kind in _ORDINARY_KINDS for _, kind in sentences], bool)
+  moved = (rng.random(len(sentences)) < _MISFILED_RATE) & ordinary
+  if keep_one and moved.all():
+    moved[:1] = False
+  stay = [sentence for sentence, m in zip(sentences, moved) if not m]
+  return stay, [(text, 'misfiled') for (text, _), m in zip(sentences, moved) if m]
+
+
+def _insert_randomly(rng: np.random.Generator, sentences: list[_Sentence],
+                     extra: list[_Sentence]) -> list[_Sentence]:
+  sentences = list(sentences)
+  for sentence in extra:
+    sentences.insert(int(rng.integers(len(sentences) + 1)), sentence)
+  return sentences
+
+
+def _with_label_noise(rng: np.random.Generator, visual: list[_Sentence],
+                      contextual: list[_Sentence],
+                      fields: dict[str, Any]) -> tuple[list[_Sentence], list[_Sentence]]:
+  """Artpedia's noise: fragments, run-on and punctuation-only sentences, misfiled labels.
+  Misfiling never empties the visual list: every painting keeps a visual sentence."""
+  visual, contextual = _fragmented(rng, visual), _fragmented(rng, contextual)
+  contextual = _with_run_on_sentence(rng, contextual, fields)
+  visual, to_contextual = _misfiled(rng, visual, keep_one=True)
+  contextual, to_visual = _misfiled(rng, contextual)
+  visual = _insert_randomly(rng, visual, to_visual)
+  contextual = _insert_randomly(rng, contextual, to_contextual)
+  if rng.random() < _NO_WORDS_RATE:
+    no_words = [(_pick(rng, _NO_WORDS), 'no_words')]
+    if rng.random() < 1 / 3:
+      visual = _insert_randomly(rng, visual, no_words)
+    else:
+      contextual = _insert_randomly(rng, contextual, no_words)
+  return visual, contextual
 
 
 # ------------------------------------------------------------------------ the painting
@@ -615,18 +747,26 @@ def _painting(index: int, seed: int, split: str, world: _World) -> SamplePaintin
   rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
   width, height = _canvas_size(rng)
   background = _background(rng)
-  objects = _objects(rng, width, height, background)
+  objects = _objects(rng, width, height,
+                     list(itertools.product(SHAPES, _contrasting_colours(background))))
   artist = _pick(rng, world.artists)
   year = int(rng.integers(artist.born + 18, min(artist.died, 1975)))
   year_known = rng.random() >= 0.1
   title = _title(rng, objects, background, year if year_known else None)
   features, boxes = _regions(rng, width, height, background, objects)
   fields = _contextual_fields(rng, world, artist, title, year, year_known, objects)
+  visual = [(text, 'visual')
+            for text in _visual_sentences(rng, width, height, background, objects)]
+  contextual = _contextual_sentences(
+      rng, fields, functools.partial(_other_work_sentence, rng, width, height, objects))
+  visual, contextual = _with_label_noise(rng, visual, contextual, fields)
   return SamplePainting(
       id=str(index), title=title, year=year if year_known else None, split=split,
       img_url=_img_url(artist, title, _file_format(index)[0]),
-      visual_sentences=_visual_sentences(rng, width, height, background, objects),
-      contextual_sentences=_contextual_sentences(rng, fields),
+      visual_sentences=[text for text, _ in visual],
+      contextual_sentences=[text for text, _ in contextual],
+      visual_kinds=tuple(kind for _, kind in visual),
+      contextual_kinds=tuple(kind for _, kind in contextual),
       image=_draw(width, height, background, objects), features=features, boxes=boxes)
 
 
@@ -730,20 +870,34 @@ def _words(sentence: str) -> list[str]:
 
 
 def corpus_statistics(paintings: Iterable[SamplePainting]) -> dict[str, Any]:
-  """Counts the README reports next to Artpedia's own (any objects with the same text fields
-  are accepted, so the figures of real annotations can be computed the same way)."""
+  """Counts the README reports next to Artpedia's own.
+
+  Any objects with the same text fields are accepted, so the figures of real annotations
+  can be computed the same way; `sentence_kinds` (sentences of each of SENTENCE_KINDS, per
+  list) counts only generated paintings, the only ones that know why a sentence is where.
+  """
   per_split = dict.fromkeys(SPLITS, 0)
   num_paintings = num_visual = num_contextual = without_contextual = num_words = 0
+  without_words = long_sentences = 0
   vocabulary = set()
+  kinds = {'visual': dict.fromkeys(SENTENCE_KINDS, 0),
+           'contextual': dict.fromkeys(SENTENCE_KINDS, 0)}
   for painting in paintings:
     num_paintings += 1
     per_split[painting.split] = per_split.get(painting.split, 0) + 1
     num_visual += len(painting.visual_sentences)
     num_contextual += len(painting.contextual_sentences)
     without_contextual += not painting.contextual_sentences
+    if isinstance(painting, SamplePainting):
+      for kind in painting.visual_kinds:
+        kinds['visual'][kind] += 1
+      for kind in painting.contextual_kinds:
+        kinds['contextual'][kind] += 1
     for sentence in itertools.chain(painting.visual_sentences, painting.contextual_sentences):
       words = _words(sentence)
       num_words += len(words)
+      without_words += not words
+      long_sentences += len(words) > _LONG_WORDS
       vocabulary.update(words)
   num_sentences = num_visual + num_contextual
   return {
@@ -756,6 +910,9 @@ def corpus_statistics(paintings: Iterable[SamplePainting]) -> dict[str, Any]:
       'paintings_without_contextual': without_contextual,
       'vocabulary_size': len(vocabulary),
       'mean_sentence_length': num_words / max(num_sentences, 1),
+      f'sentences_over_{_LONG_WORDS}_words': long_sentences,
+      'sentences_without_words': without_words,
+      'sentence_kinds': kinds,
   }
 
 

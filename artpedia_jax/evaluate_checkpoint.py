@@ -76,7 +76,8 @@ def _examples(evaluator, variables, split, scores, source, vocab, config):
       continue
     sentence = int(own_visual[0])
     words = vocab_lib.tokenize(split.sentence_texts[sentence])[:config.dataset.max_words]
-    word_region = evaluator.word_region_scores(variables, split, p, sentence)
+    word_region, boxes, region_mask = evaluator.word_region_scores(variables, split, p,
+                                                                   sentence)
     record = source[p]
     examples.append(report_lib.Example(
         painting_id=str(split.painting_ids[p]), title=str(split.titles[p]),
@@ -85,8 +86,7 @@ def _examples(evaluator, variables, split, scores, source, vocab, config):
             scores[p], p, split.sentence_texts, split.sentence_painting,
             split.is_visual),
         aligned_sentence=str(split.sentence_texts[sentence]),
-        alignment=report_lib.word_alignment(words, word_region, split.boxes[p],
-                                            split.region_mask[p])))
+        alignment=report_lib.word_alignment(words, word_region, boxes, region_mask)))
   return examples
 
 
@@ -113,7 +113,7 @@ def restore(workdir: str, step: str | int, split_name: str) -> Restored:
       source = _open_split(config, split_name)
       mesh = sharding_lib.make_mesh()
       graphdef, variables, step = _restore(checkpointer, step, config, vocab,
-                                        pipeline.feature_dim(source), mesh)
+                                        pipeline.region_feature_dim(config, source), mesh)
   except (FileNotFoundError, ValueError) as error:
     raise EvalError(str(error)) from error
   return Restored(step, config, vocab, source, graphdef, variables, mesh)

@@ -5,6 +5,10 @@ fixed-shape chunks (paintings split across the devices × a chunk of sentences s
 every device), so one compilation serves the whole split and memory is bounded by the
 chunk and block sizes, not by the split. The same `Evaluator` runs inside training (on
 validation) and in the eval binary, so both report the same numbers for a checkpoint.
+
+Multi-process: every process holds the whole split and runs the same calls; chunks become
+global arrays with `sharding.shard_full` and results come back whole with
+`sharding.to_host`, so every process computes the same metrics.
 """
 
 import dataclasses
@@ -13,7 +17,6 @@ import os
 
 from flax import nnx
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -54,8 +57,8 @@ class Evaluator:
     merge = lambda variables: model_lib.merge(graphdef, variables)
 
     self._encode_paintings = jax.jit(
-        lambda p, regions, boxes, mask: merge(p).encode_paintings(regions, boxes, mask),
-        in_shardings=(rep, data, data, data), out_shardings=data)
+        lambda p, inputs: merge(p).encode_painting_inputs(inputs),
+        in_shardings=(rep, data), out_shardings=data)
     self._encode_sentences = jax.jit(
         lambda p, tokens: merge(p).encode_sentences(tokens),
         in_shardings=(rep, data), out_shardings=(data, data))
@@ -71,14 +74,25 @@ class Evaluator:
   def _padded(self, x: np.ndarray) -> np.ndarray:
     return _pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
 
+  def _put(self, *chunks: np.ndarray) -> list[jax.Array]:
+    return [sharding_lib.shard_full(self._mesh, x) for x in chunks]
+
+  def _encode_painting_rows(self, variables, inputs: dict[str, np.ndarray], start: int,
+                            stop: int) -> model_lib.EncodedPaintings:
+    """Rows [start, stop) of the split's painting inputs (regions or images), encoded."""
+    rows = self._put(*(x[start:stop] for x in inputs.values()))
+    return self._encode_paintings(variables, dict(zip(inputs, rows)))
+
   def encode(self, variables, split: pipeline.EvalSplit):
     """(v, region_mask, w, word_mask) of the split, padded to whole chunks."""
-    regions, boxes, rmask = (self._padded(split.regions), self._padded(split.boxes),
-                             self._padded(split.region_mask))
+    inputs = {name: self._padded(x) for name, x in split.painting_inputs().items()}
     tokens = self._padded(split.tokens)
-    v = [self._encode_paintings(variables, regions[a:b], boxes[a:b], rmask[a:b])
-         for a, b in _chunks(len(regions), self._chunk)]
-    w_parts = [self._encode_sentences(variables, tokens[a:b])
+    num_rows = len(next(iter(inputs.values())))
+    encoded = [self._encode_painting_rows(variables, inputs, a, b)
+               for a, b in _chunks(num_rows, self._chunk)]
+    v = [part.v for part in encoded]
+    rmask = np.concatenate([sharding_lib.to_host(part.region_mask) for part in encoded])
+    w_parts = [self._encode_sentences(variables, *self._put(tokens[a:b]))
                for a, b in _chunks(len(tokens), self._chunk)]
     w = [part[0] for part in w_parts]
     wmask = [part[1] for part in w_parts]
@@ -89,30 +103,32 @@ class Evaluator:
     v, rmask, w, wmask = self.encode(variables, split)
     rows = []
     for i, (a, b) in enumerate(_chunks(len(rmask), self._chunk)):
-      row = [self._pairwise(variables, v[i], rmask[a:b],
+      rmask_i = self._put(rmask[a:b])[0]
+      row = [self._pairwise(variables, v[i], rmask_i,
                             *jax.device_put((w_j, wmask_j), self._replicated))
              for w_j, wmask_j in zip(w, wmask)]
-      rows.append(np.concatenate([np.asarray(x) for x in row], axis=1))
+      rows.append(np.concatenate([sharding_lib.to_host(x) for x in row], axis=1))
     num_p, num_s = len(split.painting_ids), len(split.sentence_texts)
     scores = np.concatenate(rows, axis=0)[:num_p, :num_s]
 
-    v_all = np.concatenate([np.asarray(x) for x in v])
+    v_all = np.concatenate([sharding_lib.to_host(x) for x in v])
     own = self._padded(split.sentence_painting)
-    probs = [self._visual_probs(variables, v_all[own[a:b]], rmask[own[a:b]], w[i],
-                                wmask[i])
+    probs = [self._visual_probs(variables, *self._put(v_all[own[a:b]], rmask[own[a:b]]),
+                                w[i], wmask[i])
              for i, (a, b) in enumerate(_chunks(len(own), self._chunk))]
-    probs = np.concatenate([np.asarray(x) for x in probs])[:num_s]
+    probs = np.concatenate([sharding_lib.to_host(x) for x in probs])[:num_s]
     return SplitScores(scores=scores, probs=probs)
 
   def word_region_scores(self, variables, split: pipeline.EvalSplit, painting: int,
-                         sentence: int) -> np.ndarray:
-    """[T, R] scores ⟨v_r, w_t⟩ of one sentence's words with one painting's regions."""
+                         sentence: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[T, R] scores ⟨v_r, w_t⟩ of one sentence's words with one painting's regions,
+    with those regions' boxes [R, 4] and mask [R] (detector boxes or backbone grid)."""
     take = lambda x, i: self._padded(x[i:i + 1])
-    v = self._encode_paintings(variables, take(split.regions, painting),
-                               take(split.boxes, painting),
-                               take(split.region_mask, painting))
-    w, _ = self._encode_sentences(variables, take(split.tokens, sentence))
-    return np.asarray(w)[0] @ np.asarray(v)[0].T
+    inputs = {name: take(x, painting) for name, x in split.painting_inputs().items()}
+    v, rmask, boxes = (sharding_lib.to_host(x)[0] for x in
+                       self._encode_painting_rows(variables, inputs, 0, self._chunk))
+    w, _ = self._encode_sentences(variables, *self._put(take(split.tokens, sentence)))
+    return sharding_lib.to_host(w)[0] @ v.T, boxes, rmask
 
   def evaluate(self, variables, split: pipeline.EvalSplit, *, split_name: str,
                step: int) -> dict:

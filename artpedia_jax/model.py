@@ -1,20 +1,47 @@
-"""`ArtpediaModel` (Flax NNX): region encoder, text encoder, scorer and classifier.
+"""`ArtpediaModel` (Flax NNX): painting encoder, text encoder, scorer and classifier.
 
-The model holds only `nnx.Param` state (the recurrent layers get explicit zero initial
-carries, so they keep no RNG streams): `nnx.state(model, nnx.Param)` is all there is to
-optimise and checkpoint.
+Paintings come either as detector region features (`regions`, `boxes`, `region_mask`) or,
+with `config.model.backbone` set, as pixels (`images`): a ResNet's last feature map is then
+read as a grid of regions with their boxes, and both paths share the region projection.
+`encode_painting_inputs` takes whichever the batch carries (see `REGION_INPUTS`,
+`IMAGE_INPUTS`).
+
+The region model holds only `nnx.Param` state (the recurrent layers get explicit zero
+initial carries, so they keep no RNG streams); a pixel backbone adds its batch-norm
+statistics (`nnx.BatchStat`), which `split` keeps apart from the trained parameters.
 """
 
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
 
+from artpedia_jax import resnet
 from artpedia_jax import scoring
+from artpedia_jax import weights_import
 
 Array = jax.Array
 CLASSIFIER_INPUTS = ('text_image', 'text')
+# The painting inputs of a batch, per path.
+REGION_INPUTS = ('regions', 'boxes', 'region_mask')
+IMAGE_INPUTS = ('images',)
+BACKBONES = {f'resnet{depth}': depth for depth in resnet.ARCHITECTURES}
+BACKBONE_DTYPES = ('float32', 'bfloat16')
+# The ArtpediaModel attribute (and parameter subtree) holding the pixel backbone: the
+# optimiser gives it its own rate.
+PIXEL_ENCODER = 'pixel_encoder'
+
+
+class EncodedPaintings(NamedTuple):
+  """Region vectors with the mask and boxes of the regions they stand for."""
+  v: Array  # [P, R, D], unit norm, zero at padding
+  region_mask: Array  # [P, R] bool
+  boxes: Array  # [P, R, 4] (y0, x0, y1, x1) in [0, 1]: detector boxes or grid cells
 
 
 def _average(forward: Array, backward: Array) -> Array:
@@ -44,6 +71,28 @@ def _embedding_init(word_embeddings: np.ndarray, vocab_size: int, word_dim: int)
   return lambda key, shape, dtype: table.astype(dtype)
 
 
+def build_pixel_encoder(model_config: ml_collections.ConfigDict, *,
+                        rngs: nnx.Rngs) -> resnet.PixelRegionEncoder:
+  """The configured ResNet as a randomly initialised grid-region encoder."""
+  name, dtype = model_config.backbone, model_config.backbone_dtype
+  if name not in BACKBONES:
+    raise ValueError(f'Unknown config.model.backbone {name!r}: use one of '
+                     f'{list(BACKBONES)}, or \'\' for precomputed region features.')
+  if dtype not in BACKBONE_DTYPES:
+    raise ValueError(f'Unknown config.model.backbone_dtype {dtype!r}: use one of '
+                     f'{BACKBONE_DTYPES}.')
+  backbone = resnet.ResNet(BACKBONES[name], dtype=jnp.dtype(dtype), rngs=rngs)
+  return resnet.PixelRegionEncoder(backbone, frozen=model_config.backbone_frozen)
+
+
+def load_backbone_weights(encoder: resnet.PixelRegionEncoder, path: str) -> None:
+  """Overwrites the encoder's backbone with a torchvision checkpoint (.safetensors/.pth)."""
+  skipped = weights_import.import_resnet_weights(
+      encoder.backbone, weights_import.load_torchvision_state_dict(path))
+  logging.info('Backbone weights loaded from %s (%d keys without counterpart skipped).',
+               path, len(skipped))
+
+
 class ArtpediaModel(nnx.Module):
   """Encoders into a D-dim joint space, the configured scorer, and the classifier."""
 
@@ -52,7 +101,7 @@ class ArtpediaModel(nnx.Module):
       config: ml_collections.ConfigDict,
       *,
       vocab_size: int,
-      feature_dim: int,
+      feature_dim: int | None = None,
       rngs: nnx.Rngs,
       word_embeddings: np.ndarray | None = None,
   ):
@@ -67,6 +116,17 @@ class ArtpediaModel(nnx.Module):
         model.score, lambda_softmax=model.lambda_softmax, lambda_lse=model.lambda_lse)
     self.classifier_inputs = model.classifier_inputs
 
+    if model.backbone and feature_dim is not None:
+      raise ValueError(
+          f'feature_dim={feature_dim} was given with config.model.backbone='
+          f'{model.backbone!r}: the backbone sets the region size, pass None.')
+    if not model.backbone and feature_dim is None:
+      raise ValueError('feature_dim is required without a backbone: pass the size of '
+                       "the dataset's region features (pipeline.region_feature_dim).")
+    self.pixel_encoder = (
+        build_pixel_encoder(model, rngs=rngs) if model.backbone else None)
+    if self.pixel_encoder is not None:
+      feature_dim = self.pixel_encoder.feature_dim
     self.region_projection = nnx.Linear(feature_dim, dim, rngs=rngs)
     self.box_embedding = (
         nnx.Linear(5, dim, rngs=rngs) if model.use_boxes else None)
@@ -88,6 +148,31 @@ class ArtpediaModel(nnx.Module):
 
     self.log_temperature = nnx.Param(
         jnp.log(jnp.asarray(config.loss.init_temperature, jnp.float32)))
+
+  @property
+  def painting_input_names(self) -> tuple[str, ...]:
+    return REGION_INPUTS if self.pixel_encoder is None else IMAGE_INPUTS
+
+  def encode_painting_inputs(self, inputs: Mapping[str, Array], *,
+                             train: bool = False) -> EncodedPaintings:
+    """Paintings from a batch (or any mapping) holding this model's painting inputs.
+
+    Detector regions, or uint8 `images` [P, H, W, 3] whose backbone feature map becomes
+    the regions; `train` puts a fine-tuned backbone's batch norm in training mode.
+    """
+    missing = [name for name in self.painting_input_names if name not in inputs]
+    if missing:
+      path = ('pixels (config.model.backbone set)' if self.pixel_encoder is not None
+              else 'region features (config.model.backbone empty)')
+      raise KeyError(f'The model encodes paintings from {path} but the inputs lack '
+                     f'{missing} (they have {sorted(inputs)}); use the pipeline built '
+                     'from the same config.')
+    if self.pixel_encoder is None:
+      regions, boxes, region_mask = (inputs[name] for name in REGION_INPUTS)
+    else:
+      regions, boxes, region_mask = self.pixel_encoder(inputs['images'], train=train)
+    return EncodedPaintings(self.encode_paintings(regions, boxes, region_mask),
+                            region_mask, boxes)
 
   def encode_paintings(self, regions: Array, boxes: Array, region_mask: Array) -> Array:
     """regions [P, R, F], boxes [P, R, 4] → v [P, R, D], unit norm, zero at padding."""
@@ -153,9 +238,25 @@ def split(model: nnx.Module) -> tuple[nnx.GraphDef, Variables]:
                     'model_state': nnx.to_pure_dict(rest)}
 
 
-def merge(graphdef: nnx.GraphDef, variables: Variables) -> nnx.Module:
-  """Inverse of `split`."""
+def merge(graphdef: nnx.GraphDef, variables: Variables, *,
+          copy: bool = False) -> nnx.Module:
+  """Inverse of `split`.
+
+  `copy=True` gives fresh variables, which a forward pass may update (batch norm in
+  training mode) inside a jax transform such as `jax.grad`.
+  """
   states = [variables['params']]
   if variables['model_state']:
     states.append(variables['model_state'])
-  return nnx.merge(graphdef, *states)
+  return nnx.merge(graphdef, *states, copy=copy)
+
+
+def init_model(config: ml_collections.ConfigDict, *, vocab_size: int,
+               feature_dim: int | None, rngs: nnx.Rngs,
+               word_embeddings: np.ndarray | None = None) -> ArtpediaModel:
+  """A model to start training from: random init, then the configured backbone weights."""
+  model = ArtpediaModel(config, vocab_size=vocab_size, feature_dim=feature_dim, rngs=rngs,
+                        word_embeddings=word_embeddings)
+  if model.pixel_encoder is not None and config.model.backbone_weights:
+    load_backbone_weights(model.pixel_encoder, config.model.backbone_weights)
+  return model

@@ -1,36 +1,74 @@
-"""Optimiser and learning-rate schedule, all from `config.optimizer`."""
+"""Optimiser and learning-rate schedules, all from `config.optimizer`.
 
+A pixel backbone (`config.model.backbone`) is trained at its own peak rate,
+`optimizer.backbone_learning_rate`, on the same warm-up and decay as the rest; a frozen
+one is not updated at all (no weight decay either, and no optimiser moments).
+"""
+
+import jax
 import ml_collections
 import optax
 
+from artpedia_jax import model as model_lib
 
-def learning_rate_schedule(config: ml_collections.ConfigDict,
-                           total_steps: int) -> optax.Schedule:
-  """Linear warm-up to the peak, then cosine / linear decay to zero, or constant."""
+BACKBONE, HEAD = 'backbone', 'head'
+
+
+def _schedule(config: ml_collections.ConfigDict, peak: float,
+              total_steps: int) -> optax.Schedule:
+  """Linear warm-up to `peak`, then cosine / linear decay to zero, or constant."""
   opt = config.optimizer
   warmup = min(opt.warmup_steps, max(total_steps - 1, 0))
   decay_steps = max(total_steps - warmup, 1)
   decays = {
-      'cosine': lambda: optax.cosine_decay_schedule(opt.learning_rate, decay_steps),
-      'linear': lambda: optax.linear_schedule(opt.learning_rate, 0.0, decay_steps),
-      'constant': lambda: optax.constant_schedule(opt.learning_rate),
+      'cosine': lambda: optax.cosine_decay_schedule(peak, decay_steps),
+      'linear': lambda: optax.linear_schedule(peak, 0.0, decay_steps),
+      'constant': lambda: optax.constant_schedule(peak),
   }
   decay = decays[opt.decay]()
   if warmup == 0:
     return decay
-  ramp = optax.linear_schedule(0.0, opt.learning_rate, warmup)
+  ramp = optax.linear_schedule(0.0, peak, warmup)
   return optax.join_schedules([ramp, decay], [warmup])
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict,
+                           total_steps: int) -> optax.Schedule:
+  """The schedule of every parameter outside a pixel backbone."""
+  return _schedule(config, config.optimizer.learning_rate, total_steps)
+
+
+def _update_rule(config: ml_collections.ConfigDict,
+                 schedule: optax.Schedule) -> optax.GradientTransformation:
+  opt = config.optimizer
+  if opt.name == 'adamw':
+    return optax.adamw(schedule, weight_decay=opt.weight_decay)
+  return optax.adam(schedule)
+
+
+def parameter_labels(params) -> dict:
+  """BACKBONE for every leaf under the pixel encoder, HEAD for the others."""
+  def label(path, _):
+    return BACKBONE if path[0].key == model_lib.PIXEL_ENCODER else HEAD
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def _backbone_rule(config: ml_collections.ConfigDict,
+                   total_steps: int) -> optax.GradientTransformation:
+  if config.model.backbone_frozen:
+    return optax.set_to_zero()
+  return _update_rule(
+      config, _schedule(config, config.optimizer.backbone_learning_rate, total_steps))
 
 
 def make_optimizer(config: ml_collections.ConfigDict,
                    total_steps: int) -> optax.GradientTransformation:
-  """Global-norm clipping followed by Adam or AdamW on the schedule."""
+  """Global-norm clipping followed by Adam or AdamW on the schedule(s)."""
   opt = config.optimizer
-  schedule = learning_rate_schedule(config, total_steps)
-  if opt.name == 'adamw':
-    step = optax.adamw(schedule, weight_decay=opt.weight_decay)
-  else:
-    step = optax.adam(schedule)
+  step = _update_rule(config, learning_rate_schedule(config, total_steps))
+  if config.model.backbone:
+    step = optax.multi_transform(
+        {HEAD: step, BACKBONE: _backbone_rule(config, total_steps)}, parameter_labels)
   parts = [step]
   if opt.grad_clip_norm > 0:
     parts.insert(0, optax.clip_by_global_norm(opt.grad_clip_norm))

@@ -12,18 +12,30 @@ straddle epoch boundaries (drop-remainder happens once, on the infinite stream).
 The classifier's sentences are drawn with an RNG seeded by (seed, global position), so they
 too are independent of the process count, of the worker count and of restarts.
 
-Per-example transforms are plain numpy: no jax here.
+Painting inputs. With region features (`config.model.backbone` empty) a batch carries
+`regions`, `boxes` and `region_mask`; with a pixel backbone it carries `images` instead,
+uint8 [b, S, S, 3] with S = `dataset.image_size`: decoded JPEG, for training a random
+crop (area ≥ `dataset.crop_min_scale` of the image, aspect ratio in [3/4, 4/3]) and an
+optional mirror drawn with the same (seed, position) RNG; for evaluation the whole image.
+Either is resized to S x S without keeping the aspect, so that the backbone's grid cells
+tile the whole (cropped) painting. Normalisation is the model's (`resnet.normalize`, the
+statistics of the ImageNet weights it imports), so the images stay uint8 here.
+
+Per-example transforms are plain numpy and Pillow: no jax here.
 """
 
 from collections.abc import Sequence
 import dataclasses
 import functools
+import io
+import math
 from typing import Any
 
 from absl import logging
 import grain
 import ml_collections
 import numpy as np
+from PIL import Image
 import tensorflow_datasets as tfds
 
 from artpedia_jax import vocab as vocab_lib
@@ -32,6 +44,8 @@ Record = dict[str, Any]
 # Threads per process that read records and build batches: enough to overlap reading with
 # the train step; more mostly contend for the GIL (workers are the way to scale).
 _READ_THREADS = 2
+_CROP_ASPECT_RANGE = (3 / 4, 4 / 3)
+_CROP_ATTEMPTS = 10  # random crops tried before falling back to the whole image
 
 
 def open_source(config: ml_collections.ConfigDict, split: str, *,
@@ -65,6 +79,17 @@ def feature_dim(source: Sequence[Record]) -> int:
   if not len(source):
     raise ValueError('The split is empty: check the dataset split and data_dir.')
   return _padded_regions(source[0], max_regions=0)['regions'].shape[-1]
+
+
+def uses_pixels(config: ml_collections.ConfigDict) -> bool:
+  """Whether paintings enter the model as images (a backbone) or as region features."""
+  return bool(config.model.backbone)
+
+
+def region_feature_dim(config: ml_collections.ConfigDict,
+                       source: Sequence[Record]) -> int | None:
+  """The model's `feature_dim`: F of the dataset's regions, None when a backbone sets it."""
+  return None if uses_pixels(config) else feature_dim(source)
 
 
 def steps_per_epoch(num_pairs: int, batch_size: int) -> int:
@@ -106,6 +131,75 @@ def _padded_regions(record: Record, max_regions: int) -> dict[str, np.ndarray]:
   return padded
 
 
+@dataclasses.dataclass(frozen=True)
+class _RegionInputs:
+  """Detector regions, padded to `max_regions` (picklable for grain workers)."""
+  max_regions: int
+
+  def __call__(self, record: Record, rng: np.random.Generator | None
+               ) -> dict[str, np.ndarray]:
+    del rng  # Region features are not augmented.
+    return _padded_regions(record, self.max_regions)
+
+
+def _decode_rgb(record: Record) -> Image.Image:
+  """JPEG bytes (`open_source` skips TFDS decoding) or an already decoded array."""
+  image = record['image']
+  if isinstance(image, bytes):
+    return Image.open(io.BytesIO(image)).convert('RGB')
+  return Image.fromarray(np.asarray(image, np.uint8)).convert('RGB')
+
+
+def random_crop_box(width: int, height: int, min_scale: float,
+                    rng: np.random.Generator) -> tuple[int, int, int, int]:
+  """(x0, y0, x1, y1): a random area fraction in [min_scale, 1] and aspect ratio in
+  [3/4, 4/3] (as Inception's crops), or the whole image if none fits in a few tries."""
+  for _ in range(_CROP_ATTEMPTS):
+    area = width * height * rng.uniform(min_scale, 1.0)
+    aspect = math.exp(rng.uniform(*np.log(_CROP_ASPECT_RANGE)))
+    crop_w = int(round(math.sqrt(area * aspect)))
+    crop_h = int(round(math.sqrt(area / aspect)))
+    if 0 < crop_w <= width and 0 < crop_h <= height:
+      x0 = int(rng.integers(0, width - crop_w + 1))
+      y0 = int(rng.integers(0, height - crop_h + 1))
+      return x0, y0, x0 + crop_w, y0 + crop_h
+  return 0, 0, width, height
+
+
+@dataclasses.dataclass(frozen=True)
+class _ImageInputs:
+  """Square uint8 images; `augment` draws a crop and flip from the example's RNG."""
+  image_size: int
+  augment: bool
+  crop_min_scale: float = 1.0
+  random_flip: bool = False
+
+  def __call__(self, record: Record, rng: np.random.Generator | None
+               ) -> dict[str, np.ndarray]:
+    image = _decode_rgb(record)
+    box = (0, 0) + image.size
+    if self.augment and self.crop_min_scale < 1.0:
+      box = random_crop_box(*image.size, self.crop_min_scale, rng)
+    image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR,
+                         box=box)
+    if self.augment and self.random_flip and rng.random() < 0.5:
+      image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return {'images': np.asarray(image, np.uint8)}
+
+
+def painting_inputs(config: ml_collections.ConfigDict, *,
+                    train: bool) -> _RegionInputs | _ImageInputs:
+  """The per-record transform giving the model's painting inputs (see module docstring)."""
+  if not uses_pixels(config):
+    return _RegionInputs(config.dataset.max_regions)
+  data = config.dataset
+  if data.image_size < 1 or not 0 < data.crop_min_scale <= 1:
+    raise ValueError(f'dataset.image_size={data.image_size} must be >= 1 and '
+                     f'dataset.crop_min_scale={data.crop_min_scale} in (0, 1].')
+  return _ImageInputs(data.image_size, augment=train, crop_min_scale=data.crop_min_scale,
+                      random_flip=data.random_flip)
+
+
 def _sample_cls_sentences(is_visual: np.ndarray, count: int,
                           rng: np.random.Generator) -> np.ndarray:
   """Up to `count` sentence indices, half of each class when the painting has both."""
@@ -145,16 +239,18 @@ class _TrainBatchBuilder:
   vocab: vocab_lib.Vocabulary
   shapes: _Shapes
   seed: int
+  paintings: _RegionInputs | _ImageInputs
 
   def example(self, position: int, pair: int) -> dict[str, np.ndarray]:
     record_index, sentence_index = (int(x) for x in self.pairs[pair])
     record = self.source[record_index]
     rng = np.random.default_rng([self.seed, int(position)])
+    cls_fields = _cls_fields(record, self.vocab, self.shapes, rng)
     return {
-        **_padded_regions(record, self.shapes.max_regions),
+        **self.paintings(record, rng),
         'tokens': self.vocab.encode(record['sentences'][sentence_index], self.shapes.max_words),
         'painting': np.int32(record_index),
-        **_cls_fields(record, self.vocab, self.shapes, rng),
+        **cls_fields,
     }
 
   def __call__(self, positions_and_pairs: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
@@ -198,7 +294,8 @@ def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
       .map_with_index(_with_position)
       .batch(config.batch_size)
       .map(functools.partial(_process_rows, start=start, stop=start + local_batch))
-      .map(_TrainBatchBuilder(source, pairs, vocab, _Shapes.from_config(config), seed))
+      .map(_TrainBatchBuilder(source, pairs, vocab, _Shapes.from_config(config), seed,
+                              painting_inputs(config, train=True)))
       .to_iter_dataset(grain.ReadOptions(
           num_threads=_READ_THREADS, prefetch_buffer_size=config.dataset.prefetch_batches)))
   if config.dataset.num_workers > 0:
@@ -209,16 +306,26 @@ def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
 
 @dataclasses.dataclass(frozen=True)
 class EvalSplit:
-  """Every painting and every sentence of a split, as numpy arrays (no images)."""
+  """Every painting and every sentence of a split, as numpy arrays.
+
+  Paintings are region features (`regions`, `boxes`, `region_mask`) or, on the pixel
+  path, `images` (the others None); `painting_inputs()` gives whichever the model takes.
+  """
   painting_ids: np.ndarray  # str [P]
   titles: np.ndarray  # str [P]
-  regions: np.ndarray  # float32 [P, R, F]
-  boxes: np.ndarray  # float32 [P, R, 4]
-  region_mask: np.ndarray  # bool [P, R]
+  regions: np.ndarray | None  # float32 [P, R, F]
+  boxes: np.ndarray | None  # float32 [P, R, 4]
+  region_mask: np.ndarray | None  # bool [P, R]
   tokens: np.ndarray  # int32 [S, T]
   sentence_texts: np.ndarray  # str [S]
   sentence_painting: np.ndarray  # int32 [S], index into the paintings
   is_visual: np.ndarray  # bool [S]
+  images: np.ndarray | None = None  # uint8 [P, S, S, 3]
+
+  def painting_inputs(self) -> dict[str, np.ndarray]:
+    """The painting arrays, keyed as in a training batch."""
+    names = ('images',) if self.images is not None else ('regions', 'boxes', 'region_mask')
+    return {name: getattr(self, name) for name in names}
 
 
 def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
@@ -227,14 +334,17 @@ def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
   records = [source[i] for i in range(len(source))]
   if not records:
     raise ValueError('The evaluation split is empty: check the dataset split and data_dir.')
-  regions = [_padded_regions(r, config.dataset.max_regions) for r in records]
+  transform = painting_inputs(config, train=False)
+  paintings = [transform(r, rng=None) for r in records]
+  stacked = {key: np.stack([p[key] for p in paintings]) for key in paintings[0]}
   texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
   return EvalSplit(
       painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
       titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),
-      regions=np.stack([r['regions'] for r in regions]),
-      boxes=np.stack([r['boxes'] for r in regions]),
-      region_mask=np.stack([r['region_mask'] for r in regions]),
+      regions=stacked.get('regions'),
+      boxes=stacked.get('boxes'),
+      region_mask=stacked.get('region_mask'),
+      images=stacked.get('images'),
       tokens=vocab.batch_encode(texts, config.dataset.max_words),
       sentence_texts=np.asarray(texts, str),
       sentence_painting=np.asarray(

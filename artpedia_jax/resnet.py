@@ -189,8 +189,8 @@ class PixelRegionEncoder(nnx.Module):
 
   Takes a built backbone, so a pretrained one (`weights_import`) plugs in unchanged.
   `frozen=True` keeps batch norm in inference mode and stops gradients at the feature
-  map, so training does not pay for the backbone's backward pass. (An optimiser with
-  weight decay must still leave the backbone's parameters out to keep them fixed.)
+  map, so training does not pay for the backbone's backward pass. (Weight decay would
+  still move its parameters: `optim.make_optimizer` leaves a frozen backbone out.)
   """
 
   def __init__(self, backbone: ResNet, *, frozen: bool = False):

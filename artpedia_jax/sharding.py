@@ -3,9 +3,14 @@
 Classic data parallelism: one mesh axis `data`; the batch is split along it, parameters
 and optimiser state are replicated. The axis type is `Auto` so that XLA's partitioner
 places the (all-gathered) negatives of the global batch on every device by itself.
+
+With several processes a global array is not wholly on any one host: build it from host
+data with `global_batch` (each process holds its own rows) or `shard_full` (each process
+holds all of it), and bring it back with `to_host`, never with `np.asarray`.
 """
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 DATA_AXIS = 'data'
@@ -42,3 +47,22 @@ def global_batch(mesh: jax.sharding.Mesh, local_batch: dict) -> dict:
 def replicate(mesh: jax.sharding.Mesh, tree):
   """Places a pytree of arrays whole on every device of the mesh."""
   return jax.device_put(tree, replicated(mesh))
+
+
+def shard_full(mesh: jax.sharding.Mesh, x: np.ndarray) -> jax.Array:
+  """A host array that every process holds whole → a global array sharded over `data`.
+
+  Each device takes its rows straight from `x`; nothing crosses processes.
+  """
+  return jax.make_array_from_callback(x.shape, batch_sharded(mesh), lambda index: x[index])
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """The whole of a (possibly multi-process) global array, as numpy on every process."""
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def local_rows(x: jax.Array) -> np.ndarray:
+  """This process's rows of an array sharded over `data`, in global order."""
+  shards = sorted(x.addressable_shards, key=lambda shard: shard.index[0].start or 0)
+  return np.concatenate([np.asarray(shard.data) for shard in shards])

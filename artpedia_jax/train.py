@@ -6,6 +6,7 @@ position), so it continues on the same data order as if it had never stopped.
 """
 
 import dataclasses
+import json
 import os
 import signal
 import time
@@ -15,7 +16,6 @@ from absl import logging
 from flax import nnx
 import jax
 import ml_collections
-import numpy as np
 import tensorboardX
 
 from artpedia_jax import checkpoint as checkpoint_lib
@@ -28,6 +28,9 @@ from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import train_step as train_step_lib
 from artpedia_jax import vocab as vocab_lib
+
+
+TRAIN_METRICS_FILE = 'train_metrics.jsonl'  # in the workdir: one JSON object per log step
 
 
 class TooManySkippedSteps(RuntimeError):
@@ -126,9 +129,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   num_pairs = len(pipeline.visual_pair_index(train_source))
   total_steps = total_train_steps(config, num_pairs)
 
-  model = model_lib.ArtpediaModel(
+  model = model_lib.init_model(
       config, vocab_size=len(vocab),
-      feature_dim=pipeline.feature_dim(train_source),
+      feature_dim=pipeline.region_feature_dim(config, train_source),
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab))
   graphdef, variables = model_lib.split(model)
@@ -175,8 +178,17 @@ def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
       scalars['loss'], scalars['rank_loss'], scalars['cls_loss'],
       scalars['cls_accuracy'], scalars.get('learning_rate', 0.0),
       scalars['pairs_per_second'], _format_eta(eta_seconds))
-  result.train_log.append(dict(scalars, step=step))
+  entry = dict(scalars, step=step)
+  result.train_log.append(entry)
   _write_scalars(run.writer, 'train', scalars, step)
+  if jax.process_index() == 0:
+    _append_json_line(os.path.join(run.workdir, TRAIN_METRICS_FILE), entry)
+
+
+def _append_json_line(path: str, entry: dict) -> None:
+  """Full-precision scalars (TensorBoard rounds to float32); a resumed run appends."""
+  with open(path, 'a') as f:
+    f.write(json.dumps(entry) + '\n')
 
 
 def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
@@ -244,8 +256,9 @@ def _check_skipped(run: _Run, metrics, batch, step: int, consecutive: int) -> in
   if not int(metrics['skipped']):
     return 0
   consecutive += 1
-  logging.warning('Step %d skipped: non-finite loss or gradient (paintings %s).',
-                  step, np.asarray(jax.device_get(batch['painting'])).tolist())
+  logging.warning('Step %d skipped: non-finite loss or gradient (this process\'s '
+                  'paintings, as dataset record indices: %s).',
+                  step, sharding_lib.local_rows(batch['painting']).tolist())
   if consecutive >= run.config.max_consecutive_skips:
     raise TooManySkippedSteps(
         f'{consecutive} consecutive steps had a non-finite loss or gradient (last at '

@@ -33,10 +33,14 @@ def init_state(variables: model_lib.Variables,
 
 def objective(model, batch: Batch, config: ml_collections.ConfigDict,
               step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """rank + cls_weight * cls on one global batch; returns (total, parts)."""
-  v = model.encode_paintings(batch['regions'], batch['boxes'], batch['region_mask'])
+  """rank + cls_weight * cls on one global batch; returns (total, parts).
+
+  A fine-tuned pixel backbone runs its batch norm in training mode here (batch
+  statistics over the global batch), which updates the model's `BatchStat` variables.
+  """
+  v, region_mask, _ = model.encode_painting_inputs(batch, train=True)
   w, word_mask = model.encode_sentences(batch['tokens'])
-  scores = model.pairwise_scores(v, batch['region_mask'], w, word_mask,
+  scores = model.pairwise_scores(v, region_mask, w, word_mask,
                                  block_size=config.score_block_size)
   same_painting = batch['painting'][:, None] == batch['painting'][None, :]
   if config.loss.rank == 'infonce':
@@ -51,7 +55,7 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
   b, c, t = batch['cls_tokens'].shape
   cls_w, cls_word_mask = model.encode_sentences(batch['cls_tokens'].reshape(b * c, t))
   own_v = jnp.repeat(v, c, axis=0)
-  own_region_mask = jnp.repeat(batch['region_mask'], c, axis=0)
+  own_region_mask = jnp.repeat(region_mask, c, axis=0)
   logits = model.classify(own_v, own_region_mask, cls_w, cls_word_mask)
   cls, cls_accuracy = losses.classification_loss(
       logits, batch['cls_labels'].reshape(-1), batch['cls_mask'].reshape(-1),
@@ -73,26 +77,30 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
   """Compiles `(state, global batch) -> (new state, metrics)` over `mesh`.
 
+  `model_state` comes back as the forward pass left it: updated batch-norm statistics
+  of a fine-tuned backbone, unchanged otherwise (region features, frozen backbone).
   A step whose loss or gradients are not finite leaves the state unchanged except for
   the step counter, and reports `skipped=1` so the loop can log it and stop after too
   many in a row.
   """
 
   def loss_fn(params, model_state, batch, step):
-    model = model_lib.merge(graphdef, {'params': params, 'model_state': model_state})
-    return objective(model, batch, config, step)
+    model = model_lib.merge(graphdef, {'params': params, 'model_state': model_state},
+                            copy=True)
+    total, parts = objective(model, batch, config, step)
+    return total, (parts, model_lib.split(model)[1]['model_state'])
 
   def step_fn(state: TrainState, batch: Batch):
     params = state['params']
-    grads, parts = jax.grad(loss_fn, has_aux=True)(params, state['model_state'], batch,
-                                                   state['step'])
+    grads, (parts, model_state) = jax.grad(loss_fn, has_aux=True)(
+        params, state['model_state'], batch, state['step'])
     updates, opt_state = tx.update(grads, state['opt_state'], params)
     new_params = optax.apply_updates(params, updates)
     finite = jnp.logical_and(_all_finite(grads), jnp.isfinite(parts['loss']))
     keep_if_finite = lambda new, old: jnp.where(finite, new, old)
     new_state = {
         'params': jax.tree.map(keep_if_finite, new_params, params),
-        'model_state': state['model_state'],
+        'model_state': jax.tree.map(keep_if_finite, model_state, state['model_state']),
         'opt_state': jax.tree.map(keep_if_finite, opt_state, state['opt_state']),
         'step': state['step'] + 1,
     }

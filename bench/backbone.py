@@ -1,12 +1,17 @@
-"""Throughput of the pixel encoder's backbone: images/s of ResNet forward and forward+backward.
+r"""Throughput of the pixel path: images/s of the ResNet backbone and of the whole train step.
 
-Forward is inference mode (running batch-norm statistics, as a frozen backbone runs);
-forward+backward is train mode (batch statistics, gradients of every parameter), as a
-fine-tuned backbone runs inside the train step. Compile time is reported apart from the
-steady-state step time.
+Per depth, on the current backend, with compile time reported apart:
+* `forward`: the backbone alone in inference mode (running batch-norm statistics), as a
+  frozen backbone and `extract_features` run it;
+* `forward+backward`: the backbone alone in train mode (batch statistics, gradients of
+  every parameter), as a fine-tuned backbone runs inside the train step;
+* `train step frozen` / `train step fine-tuned`: the real `train_step.make_train_step`
+  of `ArtpediaModel` from pixels (backbone, text encoder, scoring, both losses, the
+  optimiser update), with the sizes of `--config` (default `configs/align_pixels.py`)
+  and the batch, image size and dtype below.
 
-  python bench/backbone.py [--batch_size=32] [--depths=18,50] [--image_size=224] \
-      [--steps=10] [--dtype=float32|bfloat16]
+  python -m bench.backbone [--batch_size=32] [--depths=18,50] [--image_size=224] \
+      [--steps=10] [--dtype=float32|bfloat16] [--config=configs/align_pixels.py]
 """
 
 import time
@@ -16,18 +21,30 @@ from absl import flags
 from flax import nnx
 import jax
 import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
 
+from artpedia_jax import console
+from artpedia_jax import model as model_lib
+from artpedia_jax import optim
 from artpedia_jax import resnet
+from artpedia_jax import sharding as sharding_lib
+from artpedia_jax import train_step as train_step_lib
+from bench import common
 
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/align_pixels.py', 'Config whose model sizes the train step uses.',
+    lock_config=True)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Images per step.')
 _DEPTHS = flags.DEFINE_list('depths', ['18', '50'], 'ResNet depths to measure.')
 _IMAGE_SIZE = flags.DEFINE_integer('image_size', 224, 'Square image side in pixels.')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps after one warm-up step.')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
                            'Computation dtype (parameters stay float32).')
+_VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 20000, 'Vocabulary size (Artpedia ~20k).')
 
 
-def _step_functions(model: resnet.ResNet):
+def _backbone_functions(model: resnet.ResNet):
   """Pure jit-able forward and forward+backward over the model's split state."""
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
 
@@ -45,33 +62,72 @@ def _step_functions(model: resnet.ResNet):
   return {'forward': forward, 'forward+backward': forward_backward}, (params, batch_stats)
 
 
-def _measure(function, args, steps: int) -> tuple[float, float]:
-  """(compile seconds, steady-state seconds per step)."""
+def _pixel_config(depth: int, frozen: bool):
+  config = _CONFIG.value.copy_and_resolve_references()
+  config.batch_size = _BATCH_SIZE.value
+  config.dataset.image_size = _IMAGE_SIZE.value
+  config.model.backbone = f'resnet{depth}'
+  config.model.backbone_frozen = frozen
+  config.model.backbone_dtype = _DTYPE.value
+  return config
+
+
+def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """A training batch from pixels of distinct paintings with the config's shapes."""
+  b, data, size = config.batch_size, config.dataset, config.dataset.image_size
+  tokens_of = lambda *shape: common.random_tokens(
+      rng, shape, data.max_words, _VOCAB_SIZE.value)
+  return {
+      'images': rng.integers(0, 256, (b, size, size, 3), dtype=np.uint8),
+      'tokens': tokens_of(b), 'painting': np.arange(b, dtype=np.int32),
+      'cls_tokens': tokens_of(b, data.cls_sentences),
+      'cls_labels': rng.integers(0, 2, (b, data.cls_sentences)).astype(np.float32),
+      'cls_mask': np.ones((b, data.cls_sentences), bool),
+  }
+
+
+def _time_train_step(config) -> tuple[float, float]:
+  """(compile seconds, seconds per step) of the real train step from pixels."""
+  mesh = sharding_lib.make_mesh()
+  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value, rngs=nnx.Rngs(0))
+  graphdef, variables = model_lib.split(model)
+  tx = optim.make_optimizer(config, total_steps=1000)
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
+  batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
+  step, compile_s = common.compile_seconds(
+      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
+  state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
+  jax.block_until_ready(metrics)
   start = time.perf_counter()
-  compiled = jax.jit(function).lower(*args).compile()
-  compile_s = time.perf_counter() - start
-  jax.block_until_ready(compiled(*args))  # warm-up: first-call transfers and allocation
-  start = time.perf_counter()
-  for _ in range(steps):
-    result = compiled(*args)
-  jax.block_until_ready(result)
-  return compile_s, (time.perf_counter() - start) / steps
+  for _ in range(_STEPS.value):
+    state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  return compile_s, (time.perf_counter() - start) / _STEPS.value
+
+
+def _row(name: str, what: str, compile_s: float, step_s: float) -> None:
+  print(f'{name:<10}{what:<22}{compile_s:>10.1f}{1e3 * step_s:>10.1f}'
+        f'{_BATCH_SIZE.value / step_s:>10.1f}', flush=True)
 
 
 def main(argv):
   del argv
+  console.quiet_third_party_info()
   dtype = jnp.dtype(_DTYPE.value)
   batch, size = _BATCH_SIZE.value, _IMAGE_SIZE.value
   images = jax.random.normal(jax.random.key(0), (batch, size, size, 3), jnp.float32)
-  print(f'backend {jax.default_backend()} ({jax.devices()[0].device_kind}), '
-        f'batch {batch}, {size} px, {dtype.name}, {_STEPS.value} timed steps')
-  print(f'{"model":<10}{"pass":<18}{"compile_s":>10}{"step_ms":>10}{"images/s":>10}')
+  print(f'{common.backend_line()}, batch {batch}, {size} px, {dtype.name}, '
+        f'{_STEPS.value} timed steps')
+  print(f'{"model":<10}{"pass":<22}{"compile_s":>10}{"step_ms":>10}{"images/s":>10}')
   for depth in map(int, _DEPTHS.value):
-    functions, state = _step_functions(resnet.ResNet(depth, dtype=dtype, rngs=nnx.Rngs(0)))
-    for name, function in functions.items():
-      compile_s, step_s = _measure(function, (*state, images), _STEPS.value)
-      print(f'{f"resnet{depth}":<10}{name:<18}{compile_s:>10.1f}{1e3 * step_s:>10.1f}'
-            f'{batch / step_s:>10.1f}', flush=True)
+    name = f'resnet{depth}'
+    functions, state = _backbone_functions(resnet.ResNet(depth, dtype=dtype,
+                                                         rngs=nnx.Rngs(0)))
+    for what, function in functions.items():
+      _row(name, what, *common.time_compiled(function, (*state, images), _STEPS.value))
+    for frozen in (True, False):
+      what = f'train step {"frozen" if frozen else "fine-tuned"}'
+      _row(name, what, *_time_train_step(_pixel_config(depth, frozen)))
 
 
 if __name__ == '__main__':

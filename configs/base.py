@@ -31,6 +31,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.cls_sentences = 8  # sentences per painting sampled for the classifier
   c.dataset.num_workers = 2  # grain worker processes (0: in the main process)
   c.dataset.prefetch_batches = 4
+  # Pixel path only (model.backbone set): square backbone input side; training takes a
+  # random crop of at least `crop_min_scale` of the image's area (1.0: the whole image)
+  # and mirrors it when `random_flip` (off: it swaps "left" and "right" of the sentences).
+  c.dataset.image_size = 224
+  c.dataset.crop_min_scale = 0.5
+  c.dataset.random_flip = False
 
   c.vocab = ml_collections.ConfigDict()
   c.vocab.min_count = 2
@@ -45,6 +51,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.lambda_lse = 6.0  # scan_t2i LogSumExp pooling over words
   c.model.classifier_inputs = 'text_image'  # text_image | text
   c.model.classifier_hidden = 512
+  c.model.backbone = ''  # '': precomputed region features; resnet18|34|50|101|152: pixels
+  c.model.backbone_frozen = False  # frozen: batch norm in inference mode, no updates
+  c.model.backbone_weights = ''  # torchvision .safetensors / .pth; '': random init
+  c.model.backbone_dtype = 'float32'  # float32 | bfloat16 (computation; params stay f32)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.rank = 'hinge'  # hinge | infonce
@@ -58,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = 'adamw'  # adam | adamw
   c.optimizer.learning_rate = 2e-4
+  c.optimizer.backbone_learning_rate = 2e-5  # peak rate of a fine-tuned pixel backbone
   c.optimizer.weight_decay = 1e-4
   c.optimizer.warmup_steps = 500
   c.optimizer.decay = 'cosine'  # cosine | linear | constant

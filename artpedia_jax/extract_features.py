@@ -1,0 +1,145 @@
+r"""Precomputes a pixel backbone's grid region features, one `<id>.npz` per painting.
+
+  python -m artpedia_jax.extract_features --config=configs/align_pixels.py --out=DIR \
+      [--config.model.backbone_weights=resnet152.safetensors] [--splits=train,test]
+
+Each image of `config.dataset.name` (built first if needed, as `run.py` does) is resized
+to `dataset.image_size` squared, as evaluation does, and its backbone feature map
+(inference-mode batch norm) becomes R = h * w regions, written in the `.npz` layout that
+the dataset's `regions` config reads from `manual_dir/regions/`: `features` float32
+[R, C], `boxes` float32 [R, 4] in pixels (x0, y0, x1, y1) of the stored image, `image_w`,
+`image_h`. So a user extracts once into `DIR/regions` and trains fast on
+`artpedia/regions` with `model.backbone=''`.
+
+That builder stores 2048-dim features (ResNet-50 and deeper); ResNet-18/34 give 512.
+Resumable: paintings whose file exists are skipped, and each file is written under a
+temporary name and renamed, so an interrupted run never leaves a partial file.
+"""
+
+from collections.abc import Sequence
+import io
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+from flax import nnx
+import jax
+import ml_collections
+from ml_collections import config_flags
+import numpy as np
+from PIL import Image
+import tqdm
+
+from artpedia_jax import console
+from artpedia_jax import dataset
+from artpedia_jax import model as model_lib
+from artpedia_jax import pipeline
+from artpedia_jax import vocab as vocab_lib
+from tfds_artpedia import regions as regions_lib
+
+SPLITS = ('train', 'validation', 'test')
+
+
+def pixel_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+  """(y0, x0, y1, x1) in [0, 1] → pixel (x0, y0, x1, y1), the `.npz` convention."""
+  y0, x0, y1, x1 = np.moveaxis(np.asarray(boxes, np.float64), -1, 0)
+  return np.stack([x0 * width, y0 * height, x1 * width, y1 * height],
+                  axis=-1).astype(np.float32)
+
+
+def _write_npz(path: str, **arrays: np.ndarray) -> None:
+  """Writes then renames, so that `path` exists only once complete."""
+  tmp = path + '.tmp'
+  with open(tmp, 'wb') as f:
+    np.savez(f, **arrays)
+  os.replace(tmp, path)
+
+
+def _encoder_fn(config: ml_collections.ConfigDict):
+  """The configured backbone (with its weights) as a jitted images → (features, boxes)."""
+  encoder = model_lib.build_pixel_encoder(config.model, rngs=nnx.Rngs(config.seed))
+  if config.model.backbone_weights:
+    model_lib.load_backbone_weights(encoder, config.model.backbone_weights)
+  else:
+    logging.warning('config.model.backbone_weights is empty: extracting features of a '
+                    'randomly initialised %s.', config.model.backbone)
+  if encoder.feature_dim != regions_lib.FEATURE_DIM:
+    logging.warning('%s gives %d-dim features; the artpedia/regions builder stores %d.',
+                    config.model.backbone, encoder.feature_dim, regions_lib.FEATURE_DIM)
+  graphdef, state = nnx.split(encoder)
+
+  @jax.jit
+  def encode(images):
+    features, boxes, _ = nnx.merge(graphdef, state)(images, train=False)
+    return features, boxes
+
+  return encode
+
+
+def _pending(source, out_dir: str) -> list[int]:
+  """Indices of the records that have no `.npz` yet."""
+  return [i for i in range(len(source)) if not os.path.exists(
+      os.path.join(out_dir, vocab_lib.as_text(source[i]['id']) + '.npz'))]
+
+
+def extract(config: ml_collections.ConfigDict, out_dir: str, *,
+            splits: Sequence[str] = SPLITS, batch_size: int = 32,
+            progress: bool = True) -> int:
+  """Writes `<id>.npz` for every painting of `splits` lacking one; returns how many."""
+  if not config.model.backbone:
+    raise ValueError('config.model.backbone is empty: set it (e.g. resnet50) to say which '
+                     'backbone extracts the features.')
+  dataset.prepare(config)
+  os.makedirs(out_dir, exist_ok=True)
+  encode = _encoder_fn(config)
+  transform = pipeline.painting_inputs(config, train=False)
+  sources = {split: pipeline.open_source(config, split) for split in splits}
+  pending = {split: _pending(source, out_dir) for split, source in sources.items()}
+  total = sum(len(indices) for indices in pending.values())
+  logging.info('Extracting %s features of %d paintings into %s (%d already there).',
+               config.model.backbone, total, out_dir,
+               sum(map(len, sources.values())) - total)
+  with tqdm.tqdm(total=total, desc='extract', unit='image', disable=not progress) as bar:
+    for split, indices in pending.items():
+      for start in range(0, len(indices), batch_size):
+        records = [sources[split][i] for i in indices[start:start + batch_size]]
+        _extract_batch(encode, transform, records, batch_size, out_dir)
+        bar.update(len(records))
+  return total
+
+
+def _extract_batch(encode, transform, records, batch_size: int, out_dir: str) -> None:
+  """Encodes up to `batch_size` records (padded to it: one compilation) and writes them."""
+  images = np.stack([transform(record, rng=None)['images'] for record in records])
+  padded = np.zeros((batch_size,) + images.shape[1:], images.dtype)
+  padded[:len(images)] = images
+  features, boxes = jax.device_get(encode(padded))
+  for record, record_features, record_boxes in zip(records, features, boxes):
+    width, height = Image.open(io.BytesIO(record['image'])).size
+    _write_npz(os.path.join(out_dir, vocab_lib.as_text(record['id']) + '.npz'),
+               features=record_features.astype(np.float32),
+               boxes=pixel_boxes(record_boxes, width, height),
+               image_w=np.int32(width), image_h=np.int32(height))
+
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Path to a config file (configs/*.py) with model.backbone set.',
+    lock_config=True)
+_OUT = flags.DEFINE_string('out', None, 'Folder of the <id>.npz files.', required=True)
+_SPLITS = flags.DEFINE_list('splits', list(SPLITS), 'Dataset splits to extract.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Images per backbone call.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  console.quiet_third_party_info()
+  written = extract(_CONFIG.value, _OUT.value, splits=_SPLITS.value,
+                    batch_size=_BATCH_SIZE.value)
+  print(f'Wrote {written} files into {_OUT.value}.')
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['config'])
+  app.run(main)

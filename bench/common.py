@@ -1,0 +1,79 @@
+"""Helpers the benchmarks share: compile-apart timing, a matmul FLOP/s probe, peak memory.
+
+Run the benchmarks from the repository root as modules (`python -m bench.NAME`), so that
+`bench` and `configs` import.
+"""
+
+import resource
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def compile_seconds(jitted: Any, *args) -> tuple[Any, float]:
+  """(the compiled executable, seconds spent compiling) of a `jax.jit` function."""
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  return compiled, time.perf_counter() - start
+
+
+def time_compiled(function: Callable, args: tuple, steps: int) -> tuple[float, float]:
+  """(compile seconds, steady-state seconds per call) of a pure function.
+
+  One untimed warm-up call absorbs first-call transfers and allocation; the timed calls
+  are dispatched back to back and waited for once, as a training loop runs them.
+  """
+  compiled, compile_s = compile_seconds(jax.jit(function), *args)
+  jax.block_until_ready(compiled(*args))
+  start = time.perf_counter()
+  for _ in range(steps):
+    result = compiled(*args)
+  jax.block_until_ready(result)
+  return compile_s, (time.perf_counter() - start) / steps
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 5) -> float:
+  """FLOP/s of a jitted float32 [m, k] @ [k, n] on the default device: the roofline the
+  benchmarks compare their contractions with, measured in the same run. The best of
+  `repeats` calls, so that a busy machine lowers it as little as possible."""
+  a = jax.random.normal(jax.random.key(1), (m, k), jnp.float32)
+  b = jax.random.normal(jax.random.key(2), (k, n), jnp.float32)
+  dot, _ = compile_seconds(jax.jit(jnp.dot), a, b)
+  jax.block_until_ready(dot(a, b))
+  best = float('inf')
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(dot(a, b))
+    best = min(best, time.perf_counter() - start)
+  return 2 * m * k * n / best
+
+
+def peak_rss_mib() -> float:
+  """High-water mark of this process's resident memory (Linux reports KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def backend_line() -> str:
+  device = jax.devices()[0]
+  return f'backend {jax.default_backend()} ({device.device_kind}) x {jax.device_count()}'
+
+
+def random_regions(rng: np.random.Generator, paintings: int, regions: int,
+                   feature_dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(features [P, R, F], boxes [P, R, 4] with y0 < y1 and x0 < x1, mask [P, R] all True):
+  every region real, as in bottom-up features with a fixed region count."""
+  features = rng.standard_normal((paintings, regions, feature_dim), np.float32)
+  corners = np.sort(rng.uniform(size=(paintings, regions, 2, 2)).astype(np.float32), axis=2)
+  boxes = np.concatenate([corners[:, :, 0], corners[:, :, 1]], axis=-1)
+  return features, boxes, np.ones((paintings, regions), bool)
+
+
+def random_tokens(rng: np.random.Generator, shape: tuple[int, ...], max_words: int,
+                  vocab_size: int) -> np.ndarray:
+  """int32 [*shape, max_words] right-padded sentences of 5 to max_words real words."""
+  lengths = rng.integers(min(5, max_words), max_words + 1, size=shape)
+  words = rng.integers(2, vocab_size, size=(*shape, max_words), dtype=np.int32)
+  return np.where(np.arange(max_words) < lengths[..., None], words, 0).astype(np.int32)

@@ -1,0 +1,197 @@
+r"""All-pairs scoring of a test-split-sized random split through the real `Evaluator`.
+
+Artpedia's test split is about 340 paintings x 3,000 sentences; at `configs/align.py`
+sizes (36 regions x 2048 features, up to 60 words, D=1024) every scorer must finish on a
+2-core CPU within minutes, with memory bounded by the chunk and block sizes. Each scorer
+runs in a fresh child process so that its peak resident memory is its own; the child also
+measures a plain matmul of one scoring block's size, so the FLOP/s fraction compares
+figures of the same process and moment.
+
+  python -m bench.eval_scoring [--config=configs/align.py] [--paintings=340] \
+      [--sentences=3000] [--scores=align,scan_t2i,pooled] [--config.score_block_size=32]
+
+Columns: `warmup_s` scores a one-painting split (compiles every function: they have the
+chunk's fixed shapes); `encode_s` is `Evaluator.encode` of the split; `score_s` is
+`Evaluator.score` given those encodings (all pairs, then the visual probabilities);
+`wall_s` is their sum and pairs/s counts real pairs over it. GFLOP/s counts the
+region-word contraction 2 P S R T D (scan_t2i: + 2 P S R^2 T; pooled: 2 P S D) on the
+padded shapes XLA runs, over `score_s`; `matmul` is a plain [chunk R, D] @ [D, block T]
+(one block's contraction). `rss_MiB` is the child's peak resident memory, `before_MiB`
+its peak before the split was scored (encoding included).
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from flax import nnx
+import jax
+from ml_collections import config_flags
+import numpy as np
+
+from artpedia_jax import config_checks
+from artpedia_jax import console
+from artpedia_jax import evaluator as evaluator_lib
+from artpedia_jax import model as model_lib
+from artpedia_jax import pipeline
+from artpedia_jax import sharding as sharding_lib
+from bench import common
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/align.py', 'Config file whose model and eval sizes are measured.',
+    lock_config=True)
+_PAINTINGS = flags.DEFINE_integer('paintings', 340, 'Paintings in the split.')
+_SENTENCES = flags.DEFINE_integer('sentences', 3000, 'Sentences in the split.')
+_SCORES = flags.DEFINE_list('scores', ['align', 'scan_t2i', 'pooled'], 'Scorers to measure.')
+_VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 20000, 'Vocabulary size (Artpedia ~20k).')
+_FEATURE_DIM = flags.DEFINE_integer('feature_dim', 2048, 'Region feature size.')
+_CHILD_SCORE = flags.DEFINE_string(
+    'child_score', None, 'Internal: measure this one scorer in this process and print '
+    'its figures as one JSON line.')
+
+_RESULT_PREFIX = 'RESULT '
+
+
+def random_split(config, paintings: int, sentences: int) -> pipeline.EvalSplit:
+  """A split of random regions and tokens; sentence j belongs to painting j mod P."""
+  rng = np.random.default_rng(0)
+  regions, boxes, region_mask = common.random_regions(
+      rng, paintings, config.dataset.max_regions, _FEATURE_DIM.value)
+  return pipeline.EvalSplit(
+      painting_ids=np.asarray([f'p{i}' for i in range(paintings)]),
+      titles=np.asarray([f'title {i}' for i in range(paintings)]),
+      regions=regions, boxes=boxes, region_mask=region_mask,
+      tokens=common.random_tokens(rng, (sentences,), config.dataset.max_words,
+                                  _VOCAB_SIZE.value),
+      sentence_texts=np.asarray([f's{j}' for j in range(sentences)]),
+      sentence_painting=(np.arange(sentences) % paintings).astype(np.int32),
+      is_visual=rng.uniform(size=sentences) < 0.5)
+
+
+def _first_painting(split: pipeline.EvalSplit) -> pipeline.EvalSplit:
+  own = split.sentence_painting == 0
+  return dataclasses.replace(
+      split, painting_ids=split.painting_ids[:1], titles=split.titles[:1],
+      regions=split.regions[:1], boxes=split.boxes[:1],
+      region_mask=split.region_mask[:1], tokens=split.tokens[own],
+      sentence_texts=split.sentence_texts[own],
+      sentence_painting=split.sentence_painting[own], is_visual=split.is_visual[own])
+
+
+def _padded(n: int, chunk: int) -> int:
+  return -(-n // chunk) * chunk
+
+
+def scoring_flops(config, paintings: int, sentences: int) -> float:
+  """Counted forward FLOPs of scoring `paintings` x `sentences` (see the docstring)."""
+  r, t, d = config.dataset.max_regions, config.dataset.max_words, config.model.embed_dim
+  pairs = paintings * sentences
+  if config.model.score == 'pooled':
+    return 2 * pairs * d
+  flops = 2 * pairs * r * t * d
+  if config.model.score == 'scan_t2i':
+    flops += 2 * pairs * r * r * t
+  return flops
+
+
+def _timed(function, *args) -> float:
+  start = time.perf_counter()
+  jax.block_until_ready(function(*args))
+  return time.perf_counter() - start
+
+
+def measure_one(config) -> dict:
+  """Figures of one scorer (`config.model.score`) in this process."""
+  mesh = sharding_lib.make_mesh()
+  config_checks.validate(config, num_devices=mesh.size)
+  split = random_split(config, _PAINTINGS.value, _SENTENCES.value)
+  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value,
+                                  feature_dim=_FEATURE_DIM.value,
+                                  rngs=nnx.Rngs(config.seed))
+  graphdef, variables = model_lib.split(model)
+  evaluator = evaluator_lib.Evaluator(graphdef, config, mesh)
+  log = lambda message: print(f'[{config.model.score}] {message}', file=sys.stderr,
+                              flush=True)
+  warmup_s = _timed(evaluator.score, variables, _first_painting(split))
+  log(f'compiled and scored one painting in {warmup_s:.1f} s')
+  start = time.perf_counter()
+  encoded = jax.block_until_ready(evaluator.encode(variables, split))
+  encode_s = time.perf_counter() - start
+  log(f'encoded the split in {encode_s:.1f} s')
+  before_mib = common.peak_rss_mib()
+  # `score` encodes, then scores; handing it the encodings made above times the scoring
+  # (all pairs, then the visual probabilities) apart from the encoding.
+  evaluator.encode = lambda variables, split: encoded
+  score_s = _timed(evaluator.score, variables, split)
+  rss_mib = common.peak_rss_mib()
+  log(f'scored {_PAINTINGS.value} x {_SENTENCES.value} pairs in {score_s:.1f} s')
+
+  chunk = -(-config.eval_batch_size // mesh.size) * mesh.size
+  r, t, d = config.dataset.max_regions, config.dataset.max_words, config.model.embed_dim
+  executed = scoring_flops(config, _padded(_PAINTINGS.value, chunk),
+                           _padded(_SENTENCES.value, chunk))
+  return {
+      'score': config.model.score, 'warmup_s': warmup_s, 'encode_s': encode_s,
+      'score_s': score_s,
+      'pairs_per_s': _PAINTINGS.value * _SENTENCES.value / (encode_s + score_s),
+      'flops_per_s': executed / score_s,
+      'matmul_flops_per_s': common.matmul_flops_per_s(
+          chunk // mesh.size * r, d, config.score_block_size * t),
+      'before_mib': before_mib, 'rss_mib': rss_mib,
+  }
+
+
+def _run_child(score: str) -> dict:
+  """Runs this benchmark for one scorer in a fresh process; returns its figures."""
+  command = [sys.executable, '-m', 'bench.eval_scoring', *sys.argv[1:],
+             f'--child_score={score}']
+  child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+  output = child.stdout.read()
+  _, status, _ = os.wait4(child.pid, 0)
+  if os.waitstatus_to_exitcode(status) != 0:
+    raise RuntimeError(f'The {score} run failed (its error is above): {" ".join(command)}')
+  lines = [line for line in output.splitlines() if line.startswith(_RESULT_PREFIX)]
+  return json.loads(lines[-1][len(_RESULT_PREFIX):])
+
+
+def _print_header(config) -> None:
+  data = config.dataset
+  print(f'{common.backend_line()}; {_PAINTINGS.value} paintings x {_SENTENCES.value} '
+        f'sentences, R={data.max_regions} x F={_FEATURE_DIM.value}, T={data.max_words}, '
+        f'D={config.model.embed_dim}, eval chunk {config.eval_batch_size}, score block '
+        f'{config.score_block_size}')
+  print(f'{"score":<10}{"warmup_s":>9}{"encode_s":>9}{"score_s":>9}{"wall_s":>8}'
+        f'{"pairs/s":>9}'
+        f'{"GFLOP/s":>9}{"matmul":>8}{"fraction":>9}{"before_MiB":>11}{"rss_MiB":>9}',
+        flush=True)
+
+
+def _print_row(row: dict) -> None:
+  print(f'{row["score"]:<10}{row["warmup_s"]:>9.1f}{row["encode_s"]:>9.1f}'
+        f'{row["score_s"]:>9.1f}{row["encode_s"] + row["score_s"]:>8.1f}'
+        f'{row["pairs_per_s"]:>9.0f}'
+        f'{row["flops_per_s"] / 1e9:>9.1f}{row["matmul_flops_per_s"] / 1e9:>8.1f}'
+        f'{row["flops_per_s"] / row["matmul_flops_per_s"]:>9.1%}'
+        f'{row["before_mib"]:>11.0f}{row["rss_mib"]:>9.0f}', flush=True)
+
+
+def main(argv):
+  del argv
+  console.quiet_third_party_info()
+  config = _CONFIG.value
+  if _CHILD_SCORE.value is not None:
+    config.model.score = _CHILD_SCORE.value
+    print(_RESULT_PREFIX + json.dumps(measure_one(config)), flush=True)
+    return
+  _print_header(config)
+  for score in _SCORES.value:
+    _print_row(_run_child(score))
+
+
+if __name__ == '__main__':
+  app.run(main)

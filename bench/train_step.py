@@ -1,0 +1,208 @@
+r"""Train-step throughput and the share of it spent in the pairwise scoring, per scorer.
+
+On synthetic inputs of the config's shapes (regions R x F, max_words T, cls_sentences C,
+embed D) and the current backend, prints per scorer: compile time apart, steps/s and
+pairs/s of the real train step (`train_step.make_train_step`), the time of a jitted
+forward+backward of `model.pairwise_scores` alone on pre-encoded v [B, R, D] and
+w [B, T, D] (laid out as in the step: paintings split over the mesh, sentences whole) and
+its share of the step, and the scoring's FLOP/s next to a plain matmul's measured in the
+same run; then the text encoder's forward+backward on the step's B (1 + C) sentences, the
+share of the step that scoring is not. On a CPU backend the batch defaults to
+CPU_BATCH_SIZE (the full 128 takes minutes a step); `--batch_size` overrides.
+
+  python -m bench.train_step [--config=configs/align.py] [--batch_size=128] \
+      [--scores=align,scan_t2i,pooled] [--steps=3] [--config.model.embed_dim=1024 ...]
+
+Counted scoring FLOPs (forward+backward = 3x forward): the region-word contraction
+2 B^2 R T D; for scan_t2i also the attention-Gram contraction 2 B^2 R^2 T; for pooled
+(no region-word contraction) the global cosine 2 B^2 D. Elementwise work, the per-block
+region Gram matrices and the blocks' rematerialised forward are not counted.
+"""
+
+import time
+
+from absl import app
+from absl import flags
+from flax import nnx
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+from artpedia_jax import config_checks
+from artpedia_jax import console
+from artpedia_jax import model as model_lib
+from artpedia_jax import optim
+from artpedia_jax import sharding as sharding_lib
+from artpedia_jax import train_step as train_step_lib
+from bench import common
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/align.py', 'Config file whose model and data sizes are measured.',
+    lock_config=True)
+_BATCH_SIZE = flags.DEFINE_integer(
+    'batch_size', None, 'Global batch; default: config.batch_size, capped at '
+    'CPU_BATCH_SIZE on a CPU backend.')
+_SCORES = flags.DEFINE_list('scores', ['align', 'scan_t2i', 'pooled'], 'Scorers to measure.')
+_STEPS = flags.DEFINE_integer('steps', 3, 'Timed steps after one warm-up step.')
+_VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 20000, 'Vocabulary size (Artpedia ~20k).')
+_FEATURE_DIM = flags.DEFINE_integer('feature_dim', 2048, 'Region feature size.')
+
+# A full-size align step (batch 128) took 132 s and 8.7 GiB on the shared 2-core CPU.
+CPU_BATCH_SIZE = 32
+
+
+def _batch_size(config) -> int:
+  if _BATCH_SIZE.value is not None:
+    return _BATCH_SIZE.value
+  if jax.default_backend() == 'cpu':
+    return min(config.batch_size, CPU_BATCH_SIZE)
+  return config.batch_size
+
+
+def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """A process-local training batch of distinct paintings with the config's shapes."""
+  b, data = config.batch_size, config.dataset
+  regions, boxes, region_mask = common.random_regions(
+      rng, b, data.max_regions, _FEATURE_DIM.value)
+  tokens_of = lambda *shape: common.random_tokens(
+      rng, shape, data.max_words, _VOCAB_SIZE.value)
+  return {
+      'regions': regions, 'boxes': boxes, 'region_mask': region_mask,
+      'tokens': tokens_of(b), 'painting': np.arange(b, dtype=np.int32),
+      'cls_tokens': tokens_of(b, data.cls_sentences),
+      'cls_labels': rng.integers(0, 2, (b, data.cls_sentences)).astype(np.float32),
+      'cls_mask': np.ones((b, data.cls_sentences), bool),
+  }
+
+
+def _time_train_step(config, mesh, model, batch) -> tuple[float, float]:
+  """(compile seconds, seconds per step) of the real train step on `batch`."""
+  graphdef, variables = model_lib.split(model)
+  variables = jax.tree.map(jnp.copy, variables)  # the step donates these, not the model's
+  tx = optim.make_optimizer(config, total_steps=1000)
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
+  step, compile_s = common.compile_seconds(
+      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
+  state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(_STEPS.value):
+    state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  return compile_s, (time.perf_counter() - start) / _STEPS.value
+
+
+def _unit_where(x: jax.Array, mask: jax.Array) -> jax.Array:
+  return jnp.where(mask[..., None], x / jnp.linalg.norm(x, axis=-1, keepdims=True), 0.0)
+
+
+def _encoded(config, mesh, batch):
+  """Random v, rmask (paintings split over `data`) and w, wmask (whole on every device)."""
+  b, dim = config.batch_size, config.model.embed_dim
+  key_v, key_w = jax.random.split(jax.random.key(0))
+  rmask = jnp.asarray(batch['region_mask'])
+  wmask = jnp.asarray(batch['tokens'] != 0)
+  v = _unit_where(jax.random.normal(key_v, (b, rmask.shape[1], dim)), rmask)
+  w = _unit_where(jax.random.normal(key_w, (b, wmask.shape[1], dim)), wmask)
+  split = lambda x: jax.device_put(x, sharding_lib.batch_sharded(mesh))
+  whole = lambda x: jax.device_put(x, sharding_lib.replicated(mesh))
+  return split(v), split(rmask), whole(w), whole(wmask)
+
+
+def _time_scoring(config, model, encoded) -> float:
+  """Seconds per forward+backward of the pairwise scores alone (gradient wrt v and w)."""
+  v, rmask, w, wmask = encoded
+
+  def scores_vjp(v, w):
+    total = lambda v, w: jnp.sum(model.pairwise_scores(
+        v, rmask, w, wmask, block_size=config.score_block_size))
+    return jax.grad(total, argnums=(0, 1))(v, w)
+
+  return common.time_compiled(scores_vjp, (v, w), _STEPS.value)[1]
+
+
+def _time_text_encoder(model, batch) -> float:
+  """Seconds per forward+backward of the step's two sentence encodings (the visual
+  sentence, then the classifier's C sentences of each painting), gradient wrt params."""
+  graphdef, variables = model_lib.split(model)
+  cls_tokens = batch['cls_tokens'].reshape(-1, batch['cls_tokens'].shape[-1])
+
+  def encoder_vjp(params):
+    def total(params):
+      encoder = model_lib.merge(graphdef, dict(variables, params=params))
+      return sum(jnp.sum(encoder.encode_sentences(tokens)[0])
+                 for tokens in (batch['tokens'], cls_tokens))
+    return jax.grad(total)(params)
+
+  return common.time_compiled(encoder_vjp, (variables['params'],), _STEPS.value)[1]
+
+
+def scoring_flops(score: str, b: int, r: int, t: int, d: int) -> float:
+  """Counted forward+backward FLOPs of all-pairs scoring of a batch (see the docstring)."""
+  if score == 'pooled':
+    forward = 2 * b * b * d
+  else:
+    forward = 2 * b * b * r * t * d
+    if score == 'scan_t2i':
+      forward += 2 * b * b * r * r * t
+  return 3 * forward
+
+
+def _print_header(config, config_batch_size: int, matmul: float) -> None:
+  b, r, t, d = _sizes(config)
+  print(f'{common.backend_line()}; batch {b} (config {config_batch_size}), '
+        f'R={r} x F={_FEATURE_DIM.value}, T={t}, C={config.dataset.cls_sentences}, D={d}, '
+        f'word_dim {config.model.word_dim}, vocab {_VOCAB_SIZE.value}, '
+        f'score block {config.score_block_size}, {_STEPS.value} timed steps')
+  print(f'plain matmul [{b * r}, {d}] @ [{d}, {b * t}]: {matmul / 1e9:.1f} GFLOP/s')
+  print(f'{"score":<10}{"compile_s":>10}{"step_s":>9}{"steps/s":>9}{"pairs/s":>9}'
+        f'{"scoring_s":>10}{"share":>7}{"scoring GFLOP/s":>16}{"of matmul":>10}')
+
+
+def _sizes(config) -> tuple[int, int, int, int]:
+  """(B, R, T, D) of the measured step."""
+  return (config.batch_size, config.dataset.max_regions, config.dataset.max_words,
+          config.model.embed_dim)
+
+
+def _measure_scorer(config, mesh, batch, matmul: float) -> tuple[nnx.Module, float]:
+  """Prints the row of `config.model.score`; returns (its model, seconds per step)."""
+  config_checks.validate(config, num_devices=mesh.size)
+  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value,
+                                  feature_dim=_FEATURE_DIM.value, rngs=nnx.Rngs(config.seed))
+  compile_s, step_s = _time_train_step(config, mesh, model, batch)
+  scoring_s = _time_scoring(config, model, _encoded(config, mesh, batch))
+  b = config.batch_size
+  flops_per_s = scoring_flops(config.model.score, *_sizes(config)) / scoring_s
+  print(f'{config.model.score:<10}{compile_s:>10.1f}{step_s:>9.3f}{1 / step_s:>9.3f}'
+        f'{b / step_s:>9.1f}{scoring_s:>10.3f}{scoring_s / step_s:>7.1%}'
+        f'{flops_per_s / 1e9:>16.1f}{flops_per_s / matmul:>10.1%}', flush=True)
+  return model, step_s
+
+
+def main(argv):
+  del argv
+  console.quiet_third_party_info()
+  config = _CONFIG.value
+  config_batch_size = config.batch_size
+  config.batch_size = _batch_size(config)
+  b, r, t, d = _sizes(config)
+  matmul = common.matmul_flops_per_s(b * r, d, b * t)
+  _print_header(config, config_batch_size, matmul)
+  mesh = sharding_lib.make_mesh()
+  batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
+  step_seconds = {}
+  for score in _SCORES.value:
+    config.model.score = score
+    model, step_seconds[score] = _measure_scorer(config, mesh, batch, matmul)
+  text_s = _time_text_encoder(model, batch)  # the same for every scorer
+  shares = ', '.join(f'{text_s / step_s:.0%} of {score}'
+                     for score, step_s in step_seconds.items())
+  print(f'text encoder fwd+bwd on {b} + {b} x {config.dataset.cls_sentences} sentences: '
+        f'{text_s:.3f} s ({shares})')
+  print(f'peak RSS {common.peak_rss_mib():.0f} MiB')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,99 @@
+"""Multi-process training on one machine: 2 processes × 2 CPU devices ≡ 1 process × 4.
+
+The processes talk through `jax.distributed` (gloo collectives on CPU) exactly as hosts of
+a cluster would, and share one workdir as hosts share a file system.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from absl import flags
+import numpy as np
+import pytest
+
+from artpedia_jax import dataset
+from artpedia_jax import distributed
+from artpedia_jax import train
+from tests import e2e_helpers
+
+STEPS = 6
+TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _start(workdir, data_dir, devices: int, *distributed_flags) -> subprocess.Popen:
+  flags = e2e_helpers.config_flags(data_dir, num_train_steps=STEPS, log_every_steps=1)
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  return subprocess.Popen(
+      [sys.executable, 'run.py', f'--workdir={workdir}', *flags, *distributed_flags],
+      cwd=e2e_helpers.REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+      text=True)
+
+
+def _wait_all(runs: list[subprocess.Popen]) -> None:
+  """Waits for every run; on a failure or a hang, kills the others and shows its log."""
+  try:
+    for run in runs:
+      _, log = run.communicate(timeout=TIMEOUT_S)
+      assert run.returncode == 0, log[-3000:]
+  finally:
+    for run in runs:
+      if run.poll() is None:
+        run.kill()
+        run.wait()
+
+
+def _train_log(workdir) -> list[dict]:
+  lines = (workdir / train.TRAIN_METRICS_FILE).read_text().splitlines()
+  return [json.loads(line) for line in lines]
+
+
+def test_explicit_settings_come_from_the_environment_when_flags_are_unset(monkeypatch):
+  monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '10.0.0.1:1234')
+  monkeypatch.setenv('JAX_NUM_PROCESSES', '4')
+  monkeypatch.setenv('JAX_PROCESS_ID', '3')
+  assert distributed._explicit_settings() == {
+      'coordinator_address': '10.0.0.1:1234', 'num_processes': 4, 'process_id': 3}
+
+
+def test_explicit_settings_missing_name_what_to_pass(monkeypatch):
+  monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '10.0.0.1:1234')
+  monkeypatch.delenv('JAX_NUM_PROCESSES', raising=False)
+  monkeypatch.delenv('JAX_PROCESS_ID', raising=False)
+  with pytest.raises(flags.ValidationError, match='--num_processes, --process_id'):
+    distributed._explicit_settings()
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
+  data_dir = tmp_path / 'tfds'
+  dataset.prepare(e2e_helpers.e2e_config(data_dir))
+  one, two = tmp_path / 'one_process', tmp_path / 'two_processes'
+  coordinator = f'127.0.0.1:{_free_port()}'
+  runs = [_start(one, data_dir, 4)] + [
+      _start(two, data_dir, 2, '--distributed=explicit',
+             f'--coordinator_address={coordinator}', '--num_processes=2',
+             f'--process_id={i}')
+      for i in range(2)]
+  _wait_all(runs)
+
+  log_one, log_two = _train_log(one), _train_log(two)
+  # One line per step: process 1 writes no log of its own into the shared workdir.
+  assert [e['step'] for e in log_two] == list(range(2, STEPS + 1))
+  assert [e['step'] for e in log_one] == [e['step'] for e in log_two]
+  np.testing.assert_allclose([e['loss'] for e in log_two],
+                             [e['loss'] for e in log_one], rtol=0, atol=1e-5)
+  assert len(list((two / 'tensorboard').iterdir())) == 1
+
+  val_one, val_two = (json.loads((w / 'eval' / f'validation_step{STEPS}.json').read_text())
+                      for w in (one, two))
+  assert val_two['rsum'] == pytest.approx(val_one['rsum'], abs=1e-3)

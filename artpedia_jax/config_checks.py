@@ -4,7 +4,11 @@ Every problem found is reported at once, each with the key, the bad value and wh
 allowed, so that a user fixes a command line in one go.
 """
 
+import os
+
 import ml_collections
+
+from artpedia_jax import resnet
 
 SCORERS = ('align', 'scan_t2i', 'pooled')
 RANK_LOSSES = ('hinge', 'infonce')
@@ -12,6 +16,8 @@ OPTIMIZERS = ('adam', 'adamw')
 DECAYS = ('cosine', 'linear', 'constant')
 CLASSIFIER_INPUTS = ('text_image', 'text')
 DATASET_CONFIGS = ('sample', 'images', 'regions')
+BACKBONES = ('',) + tuple(f'resnet{depth}' for depth in resnet.ARCHITECTURES)
+BACKBONE_DTYPES = ('float32', 'bfloat16')
 
 
 class ConfigError(ValueError):
@@ -28,6 +34,26 @@ def _positive(key, value):
   if not isinstance(value, (int, float)) or value <= 0:
     return f'{key}={value!r}: must be > 0'
   return None
+
+
+def _backbone_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """The pixel path's keys, checked only when a backbone is configured."""
+  found = [
+      _choice('model.backbone', config.model.backbone, BACKBONES),
+      _choice('model.backbone_dtype', config.model.backbone_dtype, BACKBONE_DTYPES),
+      _positive('dataset.image_size', config.dataset.image_size),
+  ]
+  if not 0 < config.dataset.crop_min_scale <= 1:
+    found.append(f'dataset.crop_min_scale={config.dataset.crop_min_scale!r}: must be in '
+                 '(0, 1]')
+  if config.optimizer.backbone_learning_rate < 0:
+    found.append('optimizer.backbone_learning_rate='
+                 f'{config.optimizer.backbone_learning_rate!r}: must be >= 0')
+  weights = config.model.backbone_weights
+  if weights and not os.path.isfile(weights):
+    found.append(f'model.backbone_weights={weights!r}: no such file (a torchvision '
+                 '.safetensors or .pth checkpoint)')
+  return found
 
 
 def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
@@ -54,6 +80,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
       _positive('optimizer.learning_rate', config.optimizer.learning_rate),
       _positive('loss.init_temperature', config.loss.init_temperature),
   ]
+  if config.model.backbone:
+    found += _backbone_problems(config)
   if config.loss.margin < 0:
     found.append(f'loss.margin={config.loss.margin!r}: must be >= 0')
   if config.loss.cls_weight < 0:

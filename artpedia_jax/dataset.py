@@ -6,6 +6,8 @@ command.
 """
 
 from absl import logging
+import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import tensorflow_datasets as tfds
 
@@ -18,7 +20,20 @@ class DatasetNotBuiltError(RuntimeError):
 
 
 def prepare(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
-  """Returns the dataset's builder, building the dataset first if needed."""
+  """Returns the dataset's builder, building the dataset first if needed.
+
+  With several processes, process 0 builds (into the shared data_dir) while the others
+  wait, so that no two processes write the same dataset.
+  """
+  if jax.process_count() == 1:
+    return _build_if_needed(config)
+  if jax.process_index() == 0:
+    _build_if_needed(config)
+  multihost_utils.sync_global_devices('artpedia dataset prepared')
+  return tfds.builder(config.dataset.name, data_dir=config.dataset.data_dir)
+
+
+def _build_if_needed(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   builder = tfds.builder(config.dataset.name, data_dir=config.dataset.data_dir)
   if builder.is_prepared():
     return builder

@@ -83,41 +83,35 @@ class Evaluator:
     rows = self._put(*(x[start:stop] for x in inputs.values()))
     return self._encode_paintings(variables, dict(zip(inputs, rows)))
 
-  def encode(self, variables, split: pipeline.EvalSplit):
-    """(v, region_mask, w, word_mask) of the split, padded to whole chunks."""
-    inputs = {name: self._padded(x) for name, x in split.painting_inputs().items()}
-    tokens = self._padded(split.tokens)
-    num_rows = len(next(iter(inputs.values())))
-    encoded = [self._encode_painting_rows(variables, inputs, a, b)
-               for a, b in _chunks(num_rows, self._chunk)]
-    v = [part.v for part in encoded]
-    rmask = np.concatenate([sharding_lib.to_host(part.region_mask) for part in encoded])
-    w_parts = [self._encode_sentences(variables, *self._put(tokens[a:b]))
-               for a, b in _chunks(len(tokens), self._chunk)]
-    w = [part[0] for part in w_parts]
-    wmask = [part[1] for part in w_parts]
-    return v, rmask, w, wmask
-
   def score(self, variables, split: pipeline.EvalSplit) -> SplitScores:
-    """All-pairs scores and own-painting visual probabilities of a split."""
-    v, rmask, w, wmask = self.encode(variables, split)
-    rows = []
-    for i, (a, b) in enumerate(_chunks(len(rmask), self._chunk)):
-      rmask_i = self._put(rmask[a:b])[0]
-      row = [self._pairwise(variables, v[i], rmask_i,
-                            *jax.device_put((w_j, wmask_j), self._replicated))
-             for w_j, wmask_j in zip(w, wmask)]
-      rows.append(np.concatenate([sharding_lib.to_host(x) for x in row], axis=1))
-    num_p, num_s = len(split.painting_ids), len(split.sentence_texts)
-    scores = np.concatenate(rows, axis=0)[:num_p, :num_s]
+    """All-pairs scores and own-painting visual probabilities of a split.
 
-    v_all = np.concatenate([sharding_lib.to_host(x) for x in v])
+    Paintings are encoded once and kept (P × R × D); sentences are encoded one chunk at
+    a time, scored against every painting chunk and dropped, so memory does not grow
+    with the number of sentences.
+    """
+    inputs = {name: self._padded(x) for name, x in split.painting_inputs().items()}
+    num_rows = len(next(iter(inputs.values())))
+    paintings = [self._encode_painting_rows(variables, inputs, a, b)
+                 for a, b in _chunks(num_rows, self._chunk)]
+    v_host = np.concatenate([sharding_lib.to_host(part.v) for part in paintings])
+    rmask_host = np.concatenate(
+        [sharding_lib.to_host(part.region_mask) for part in paintings])
     own = self._padded(split.sentence_painting)
-    probs = [self._visual_probs(variables, *self._put(v_all[own[a:b]], rmask[own[a:b]]),
-                                w[i], wmask[i])
-             for i, (a, b) in enumerate(_chunks(len(own), self._chunk))]
-    probs = np.concatenate([sharding_lib.to_host(x) for x in probs])[:num_s]
-    return SplitScores(scores=scores, probs=probs)
+    tokens = self._padded(split.tokens)
+    columns, probs = [], []
+    for a, b in _chunks(len(tokens), self._chunk):
+      w, wmask = self._encode_sentences(variables, *self._put(tokens[a:b]))
+      probs.append(sharding_lib.to_host(self._visual_probs(
+          variables, *self._put(v_host[own[a:b]], rmask_host[own[a:b]]), w, wmask)))
+      w, wmask = jax.device_put((w, wmask), self._replicated)
+      columns.append(np.concatenate(
+          [sharding_lib.to_host(self._pairwise(variables, part.v, part.region_mask, w,
+                                               wmask))
+           for part in paintings], axis=0))
+    num_p, num_s = len(split.painting_ids), len(split.sentence_texts)
+    return SplitScores(scores=np.concatenate(columns, axis=1)[:num_p, :num_s],
+                       probs=np.concatenate(probs)[:num_s])
 
   def word_region_scores(self, variables, split: pipeline.EvalSplit, painting: int,
                          sentence: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

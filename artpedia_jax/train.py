@@ -15,7 +15,9 @@ from typing import Any
 from absl import logging
 from flax import nnx
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
+import numpy as np
 import tensorboardX
 
 from artpedia_jax import checkpoint as checkpoint_lib
@@ -38,16 +40,28 @@ class TooManySkippedSteps(RuntimeError):
 
 
 class _StopRequest:
-  """Turns SIGTERM into a request to stop after the current step (preemption)."""
+  """Turns SIGTERM into a request to stop after the current step (preemption).
+
+  With several processes the signal may reach them at different steps; they agree on
+  stopping (any process asked) every step, so that all save the same step and exit
+  together instead of waiting on each other's collectives.
+  """
 
   def __init__(self):
-    self.requested = False
+    self._requested = False
     self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     del signum, frame
     logging.warning('SIGTERM: finishing this step, saving a checkpoint, exiting.')
-    self.requested = True
+    self._requested = True
+
+  def agreed(self) -> bool:
+    """Whether any process has been asked to stop."""
+    if jax.process_count() == 1:
+      return self._requested
+    flags = multihost_utils.process_allgather(np.int32(self._requested))
+    return bool(np.max(flags))
 
   def restore(self):
     signal.signal(signal.SIGTERM, self._previous)
@@ -237,12 +251,13 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
     val_metrics = None
     if step % config.eval_every_steps == 0 or is_last:
       val_metrics = _validate(run, state, step, result)
-    if (step % config.checkpoint_every_steps == 0 or is_last or stop.requested
+    stopping = stop.agreed()
+    if (step % config.checkpoint_every_steps == 0 or is_last or stopping
         or val_metrics is not None):
       run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
                             config=config, vocab=run.vocab.to_json(),
                             metrics=val_metrics, force=True)
-    if stop.requested:
+    if stopping:
       logging.warning('Stopped at step %d on request; resume with the same workdir.',
                       step)
       break

@@ -7,11 +7,12 @@ import sys
 import pytest
 
 from artpedia_jax import config_checks
-from configs import align, sample, test as test_config
+from configs import align, align_pixels, sample, sample_pixels, test as test_config
 
 
-@pytest.mark.parametrize('get_config', [align.get_config, sample.get_config,
-                                        test_config.get_config])
+@pytest.mark.parametrize('get_config', [
+    align.get_config, align_pixels.get_config, sample.get_config,
+    sample_pixels.get_config, test_config.get_config])
 def test_shipped_configs_are_valid_on_8_devices(get_config):
   assert config_checks.problems(get_config(), num_devices=8) == []
 
@@ -25,6 +26,7 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('num_train_steps', 0, 'num_train_steps=0'),
     ('dataset.name', 'coco/regions', 'dataset.name='),
     ('score_block_size', 0, 'score_block_size=0'),
+    ('model.backbone', 'vgg16', 'model.backbone='),
 ])
 def test_bad_value_is_named(key, value, expected):
   config = test_config.get_config()
@@ -50,3 +52,11 @@ def test_unknown_config_key_on_the_command_line_is_rejected(tmp_path):
   assert result.returncode != 0
   assert 'no_such_key' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_pixel_keys_are_checked_when_a_backbone_is_configured(tmp_path):
+  config = sample_pixels.get_config()
+  config.dataset.crop_min_scale = 1.5
+  config.model.backbone_weights = str(tmp_path / 'missing.safetensors')
+  found = '\n'.join(config_checks.problems(config, num_devices=1))
+  assert 'crop_min_scale=1.5' in found and 'missing.safetensors' in found

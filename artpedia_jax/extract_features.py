@@ -123,23 +123,27 @@ def _extract_batch(encode, transform, records, batch_size: int, out_dir: str) ->
                image_w=np.int32(width), image_h=np.int32(height))
 
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Path to a config file (configs/*.py) with model.backbone set.',
-    lock_config=True)
-_OUT = flags.DEFINE_string('out', None, 'Folder of the <id>.npz files.', required=True)
-_SPLITS = flags.DEFINE_list('splits', list(SPLITS), 'Dataset splits to extract.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Images per backbone call.')
+def _define_flags() -> None:
+  """Flags exist only when this module runs as the program: importing it (tests, other
+  tools) must not claim names such as --out in the process-wide absl registry."""
+  config_flags.DEFINE_config_file(
+      'config', None, 'Path to a config file (configs/*.py) with model.backbone set.',
+      lock_config=True)
+  flags.DEFINE_string('out', None, 'Folder of the <id>.npz files.', required=True)
+  flags.DEFINE_list('splits', list(SPLITS), 'Dataset splits to extract.')
+  flags.DEFINE_integer('batch_size', 32, 'Images per backbone call.')
+  flags.mark_flags_as_required(['config'])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_third_party_info()
-  written = extract(_CONFIG.value, _OUT.value, splits=_SPLITS.value,
-                    batch_size=_BATCH_SIZE.value)
-  print(f'Wrote {written} files into {_OUT.value}.')
+  args = flags.FLAGS
+  written = extract(args.config, args.out, splits=args.splits, batch_size=args.batch_size)
+  print(f'Wrote {written} files into {args.out}.')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config'])
+  _define_flags()
   app.run(main)

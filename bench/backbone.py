@@ -14,7 +14,6 @@ Per depth, on the current backend, with compile time reported apart:
       [--steps=10] [--dtype=float32|bfloat16] [--config=configs/align_pixels.py]
 """
 
-import time
 
 from absl import app
 from absl import flags
@@ -26,10 +25,8 @@ import numpy as np
 
 from artpedia_jax import console
 from artpedia_jax import model as model_lib
-from artpedia_jax import optim
 from artpedia_jax import resnet
 from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import train_step as train_step_lib
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -90,19 +87,8 @@ def _time_train_step(config) -> tuple[float, float]:
   """(compile seconds, seconds per step) of the real train step from pixels."""
   mesh = sharding_lib.make_mesh()
   model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value, rngs=nnx.Rngs(0))
-  graphdef, variables = model_lib.split(model)
-  tx = optim.make_optimizer(config, total_steps=1000)
-  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
   batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
-  step, compile_s = common.compile_seconds(
-      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
-  state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    state, metrics = step(state, batch)
-  jax.block_until_ready(metrics)
-  return compile_s, (time.perf_counter() - start) / _STEPS.value
+  return common.time_train_step(config, mesh, model, batch, _STEPS.value)
 
 
 def _row(name: str, what: str, compile_s: float, step_s: float) -> None:

@@ -12,6 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from artpedia_jax import model as model_lib
+from artpedia_jax import optim
+from artpedia_jax import sharding as sharding_lib
+from artpedia_jax import train_step as train_step_lib
+
 
 def compile_seconds(jitted: Any, *args) -> tuple[Any, float]:
   """(the compiled executable, seconds spent compiling) of a `jax.jit` function."""
@@ -77,3 +82,20 @@ def random_tokens(rng: np.random.Generator, shape: tuple[int, ...], max_words: i
   lengths = rng.integers(min(5, max_words), max_words + 1, size=shape)
   words = rng.integers(2, vocab_size, size=(*shape, max_words), dtype=np.int32)
   return np.where(np.arange(max_words) < lengths[..., None], words, 0).astype(np.int32)
+
+
+def time_train_step(config, mesh, model, batch, steps: int) -> tuple[float, float]:
+  """(compile seconds, seconds per step) of the real train step on a global `batch`."""
+  graphdef, variables = model_lib.split(model)
+  variables = jax.tree.map(jnp.copy, variables)  # the step donates these, not the model's
+  tx = optim.make_optimizer(config, total_steps=1000)
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
+  step, compile_s = compile_seconds(
+      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
+  state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = step(state, batch)
+  jax.block_until_ready(metrics)
+  return compile_s, (time.perf_counter() - start) / steps

@@ -19,7 +19,6 @@ Counted scoring FLOPs (forward+backward = 3x forward): the region-word contracti
 region Gram matrices and the blocks' rematerialised forward are not counted.
 """
 
-import time
 
 from absl import app
 from absl import flags
@@ -32,9 +31,7 @@ import numpy as np
 from artpedia_jax import config_checks
 from artpedia_jax import console
 from artpedia_jax import model as model_lib
-from artpedia_jax import optim
 from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import train_step as train_step_lib
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -74,23 +71,6 @@ def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
       'cls_labels': rng.integers(0, 2, (b, data.cls_sentences)).astype(np.float32),
       'cls_mask': np.ones((b, data.cls_sentences), bool),
   }
-
-
-def _time_train_step(config, mesh, model, batch) -> tuple[float, float]:
-  """(compile seconds, seconds per step) of the real train step on `batch`."""
-  graphdef, variables = model_lib.split(model)
-  variables = jax.tree.map(jnp.copy, variables)  # the step donates these, not the model's
-  tx = optim.make_optimizer(config, total_steps=1000)
-  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
-  step, compile_s = common.compile_seconds(
-      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
-  state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    state, metrics = step(state, batch)
-  jax.block_until_ready(metrics)
-  return compile_s, (time.perf_counter() - start) / _STEPS.value
 
 
 def _unit_where(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -171,7 +151,7 @@ def _measure_scorer(config, mesh, batch, matmul: float) -> tuple[nnx.Module, flo
   config_checks.validate(config, num_devices=mesh.size)
   model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value,
                                   feature_dim=_FEATURE_DIM.value, rngs=nnx.Rngs(config.seed))
-  compile_s, step_s = _time_train_step(config, mesh, model, batch)
+  compile_s, step_s = common.time_train_step(config, mesh, model, batch, _STEPS.value)
   scoring_s = _time_scoring(config, model, _encoded(config, mesh, batch))
   b = config.batch_size
   flops_per_s = scoring_flops(config.model.score, *_sizes(config)) / scoring_s

@@ -1,6 +1,7 @@
 """The eval binary on saved checkpoints: the table, the files, and clear errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -70,3 +71,24 @@ def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
   config_file.write_text(json.dumps(saved))
   with pytest.raises(evaluate_checkpoint.EvalError, match='do not fit the model'):
     evaluate_checkpoint.run(str(copy), '20', 'test', write_report=False)
+
+
+def test_checkpoint_trained_on_8_devices_evaluates_on_1(trained):
+  workdir, _ = trained
+  on_8 = evaluate_checkpoint.run(str(workdir), 'latest', 'validation',
+                                 write_report=False).metrics
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  result = subprocess.run(
+      [sys.executable, '-c', 'import jax; assert jax.device_count() == 1; '
+       'from artpedia_jax import evaluate_checkpoint as e; import json; '
+       f'print(json.dumps(e.run({str(workdir)!r}, "latest", "validation", '
+       'write_report=False).metrics))'],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  on_1 = json.loads(result.stdout.strip().splitlines()[-1])
+  assert on_1['num_sentences'] == on_8['num_sentences']
+  for direction in ('i2t', 't2i', 'i2t_all'):
+    for key, value in on_8[direction].items():
+      assert on_1[direction][key] == pytest.approx(value, rel=1e-6), (direction, key)
+  for key, value in on_8['visual_id'].items():
+    assert on_1['visual_id'][key] == pytest.approx(value, rel=1e-6), key

@@ -276,16 +276,19 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
 
 def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
                    vocab: vocab_lib.Vocabulary, *, process_index: int, process_count: int,
-                   seed: int) -> grain.DatasetIterator:
+                   seed: int, pairs: np.ndarray | None = None) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
 
-  `iterator.get_state()` / `set_state()` (or grain.checkpoint.CheckpointSave/Restore
-  with Orbax) save and restore its position: the following batches are identical.
+  `pairs` is `visual_pair_index(source)` when the caller already has it (the scan reads
+  every record once). `iterator.get_state()` / `set_state()` (or
+  grain.checkpoint.CheckpointSave/Restore with Orbax) save and restore its position: the
+  following batches are identical.
   """
   if not 0 <= seed < 2**32:
     raise ValueError(f'seed={seed}: grain shuffles with a seed in [0, 2**32), pick one there.')
   local_batch = _local_batch_size(config.batch_size, process_count)
-  pairs = visual_pair_index(source)
+  if pairs is None:
+    pairs = visual_pair_index(source)
   logging.info('Training on %d visual sentences of %d paintings: %d steps per epoch.',
                len(pairs), len(source), steps_per_epoch(len(pairs), config.batch_size))
   start = process_index * local_batch

@@ -140,8 +140,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   checkpointer = checkpoint_lib.Checkpointer(
       os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
   vocab = _vocabulary(config, train_source, checkpointer)
-  num_pairs = len(pipeline.visual_pair_index(train_source))
-  total_steps = total_train_steps(config, num_pairs)
+  pairs = pipeline.visual_pair_index(train_source)
+  total_steps = total_train_steps(config, len(pairs))
 
   model = model_lib.init_model(
       config, vocab_size=len(vocab),
@@ -154,7 +154,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
-      process_count=jax.process_count(), seed=config.seed)
+      process_count=jax.process_count(), seed=config.seed, pairs=pairs)
   if checkpointer.latest_step() is not None:
     abstract_state = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)

@@ -47,8 +47,5 @@ def _build_if_needed(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
         'pass --config.dataset.manual_dir=DIR.')
   logging.info('Building %s into %s (first use).', config.dataset.name,
                builder.data_dir)
-  builder.download_and_prepare(
-      file_format=tfds_artpedia_dataset_builder.FILE_FORMAT,
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=config.dataset.manual_dir, try_download_gcs=False))
+  tfds_artpedia_dataset_builder.prepare(builder, config.dataset.manual_dir)
   return builder

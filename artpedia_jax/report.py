@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from artpedia_jax import metrics as metrics_lib
+from artpedia_jax import vocab as vocab_lib
 
 OWN_VISUAL = 'own visual'
 OWN_CONTEXTUAL = 'own contextual'
@@ -54,11 +55,6 @@ class Example:
   alignment: list[AlignedWord]
 
 
-def _text(value: str | bytes) -> str:
-  """Dataset text comes back as bytes; the report works with str."""
-  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
-
-
 def retrieved_sentences(scores_row: np.ndarray, painting: int,
                         sentences: Sequence[str | bytes], sentence_painting: np.ndarray,
                         is_visual: np.ndarray, k: int = 5) -> list[RetrievedSentence]:
@@ -74,7 +70,8 @@ def retrieved_sentences(scores_row: np.ndarray, painting: int,
       return OTHER_PAINTING
     return OWN_VISUAL if is_visual[j] else OWN_CONTEXTUAL
 
-  return [RetrievedSentence(_text(sentences[j]), float(scores_row[j]), mark(j))
+  return [RetrievedSentence(vocab_lib.as_text(sentences[j]), float(scores_row[j]),
+                            mark(j))
           for j in best]
 
 
@@ -86,7 +83,8 @@ def word_alignment(words: Sequence[str | bytes], word_region_scores: np.ndarray,
   if region_mask is not None:
     scores = np.where(np.asarray(region_mask)[None, :], scores, -np.inf)
   best = np.argmax(scores, axis=1)
-  return [AlignedWord(_text(word), tuple(float(c) for c in boxes[r]), float(scores[t, r]))
+  return [AlignedWord(vocab_lib.as_text(word), tuple(float(c) for c in boxes[r]),
+                      float(scores[t, r]))
           for t, (word, r) in enumerate(zip(words, best))]
 
 

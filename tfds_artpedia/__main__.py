@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sys
 
 from absl import logging
-import tensorflow_datasets as tfds
 
 from tfds_artpedia import annotations
 from tfds_artpedia import images as images_lib
@@ -29,10 +28,7 @@ def build(config: str, data_dir: str | None = None, manual_dir: str | None = Non
   `options` are the builder options: num_paintings, seed, max_image_side, strict.
   """
   builder = builder_lib.Artpedia(config=config, data_dir=data_dir, **options)
-  builder.download_and_prepare(
-      file_format=builder_lib.FILE_FORMAT,
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
-                                                   try_download_gcs=False))
+  builder_lib.prepare(builder, manual_dir)
   return builder
 
 

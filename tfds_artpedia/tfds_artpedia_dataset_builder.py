@@ -240,6 +240,18 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
     self._stats.skipped[reason].append(painting_id)
 
 
+def prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None) -> None:
+  """Builds `builder`'s dataset as array_record (a no-op when it is already built).
+
+  The one build call behind `python -m tfds_artpedia build` and `run.py`'s build on
+  first use, so both write the same files.
+  """
+  builder.download_and_prepare(
+      file_format=FILE_FORMAT,
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
+                                                   try_download_gcs=False))
+
+
 def _record(painting: annotations_lib.Painting, jpeg: bytes,
             regions: regions_lib.Regions | None) -> Example:
   record = {

@@ -79,7 +79,7 @@ def import_resnet_weights(model: resnet.ResNet,
       if key in state_dict and np.shape(state_dict[key]) != _torch_shape(name, variable)
   ]
   problems = [
-      _listing(title, items) for title, items in
+      listing(title, items) for title, items in
       (('unknown keys', unknown), ('missing keys', missing), ('shape mismatches', mismatched))
       if items
   ]
@@ -121,7 +121,7 @@ def _to_flax_layout(name: str, array: np.ndarray) -> np.ndarray:
   return np.transpose(array, (2, 3, 1, 0)) if name == 'kernel' else array
 
 
-def _listing(title: str, items: list[str]) -> str:
+def listing(title: str, items: list[str]) -> str:
   shown = ', '.join(items[:_MAX_LISTED_KEYS])
   more = len(items) - _MAX_LISTED_KEYS
   return f'  {title} ({len(items)}): {shown}' + (f', ... and {more} more' if more > 0 else '')

@@ -1,0 +1,159 @@
+"""A BERT encoder (Devlin et al., 2019) in Flax NNX, shaped like the public checkpoints.
+
+Embeddings (word + absolute position + token type, then LayerNorm), then post-LN
+transformer layers: x = LN(x + attention(x)); x = LN(x + W2 gelu(W1 x)), with the exact
+(erf) GELU that BERT uses. Padding positions are masked out of every attention, so a
+sentence's hidden states do not depend on how much padding follows it.
+
+`dtype` is the compute dtype of the matrix products (e.g. bfloat16); parameters, the
+LayerNorms, the softmax and the residual stream stay float32, and the output is float32.
+No dropout: the encoder keeps no RNG state (training is deterministic and resumes
+bitwise). Pretrained weights come in through `bert_import`.
+"""
+
+import dataclasses
+import math
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+_INIT_STD = 0.02  # BERT's initializer_range: random init when no weights are imported
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+  """The architecture's sizes (the fields of a Hugging Face BERT `config.json`)."""
+  vocab_size: int
+  hidden_size: int
+  num_layers: int
+  num_heads: int
+  intermediate_size: int
+  max_positions: int
+  type_vocab_size: int = 2
+  layer_norm_eps: float = 1e-12
+  pad_token_id: int = 0
+
+  def __post_init__(self):
+    if self.hidden_size % self.num_heads:
+      raise ValueError(f'hidden_size={self.hidden_size} is not divisible by '
+                       f'num_heads={self.num_heads}.')
+
+
+# The shape of bert-base-uncased (110M parameters with the pooler).
+BERT_BASE = BertConfig(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12,
+                       intermediate_size=3072, max_positions=512)
+
+
+def _linear(in_features: int, out_features: int, dtype, rngs: nnx.Rngs) -> nnx.Linear:
+  return nnx.Linear(in_features, out_features, dtype=dtype, param_dtype=jnp.float32,
+                    kernel_init=nnx.initializers.normal(_INIT_STD), rngs=rngs)
+
+
+def _layer_norm(features: int, epsilon: float, rngs: nnx.Rngs) -> nnx.LayerNorm:
+  return nnx.LayerNorm(features, epsilon=epsilon, dtype=jnp.float32,
+                       use_fast_variance=False, rngs=rngs)
+
+
+def _embed(count: int, features: int, rngs: nnx.Rngs) -> nnx.Embed:
+  return nnx.Embed(count, features, embedding_init=nnx.initializers.normal(_INIT_STD),
+                   rngs=rngs)
+
+
+class BertEmbeddings(nnx.Module):
+  """Word + position + token-type embeddings, LayerNorm-ed."""
+
+  def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+    self.word = _embed(config.vocab_size, config.hidden_size, rngs)
+    self.position = _embed(config.max_positions, config.hidden_size, rngs)
+    self.token_type = _embed(config.type_vocab_size, config.hidden_size, rngs)
+    self.norm = _layer_norm(config.hidden_size, config.layer_norm_eps, rngs)
+
+  def __call__(self, token_ids: Array, token_type_ids: Array) -> Array:
+    length = token_ids.shape[-1]
+    if length > self.position.num_embeddings:
+      raise ValueError(f'Sequences of {length} tokens exceed the encoder\'s '
+                       f'{self.position.num_embeddings} positions: lower '
+                       'config.dataset.max_words.')
+    x = (self.word(token_ids) + self.position(jnp.arange(length))
+         + self.token_type(token_type_ids))
+    return self.norm(x)
+
+
+class BertLayer(nnx.Module):
+  """Multi-head self-attention and a GELU feed-forward block, each add-then-LayerNorm."""
+
+  def __init__(self, config: BertConfig, *, dtype, rngs: nnx.Rngs):
+    hidden, inner = config.hidden_size, config.intermediate_size
+    self.num_heads = config.num_heads
+    self.query = _linear(hidden, hidden, dtype, rngs)
+    self.key = _linear(hidden, hidden, dtype, rngs)
+    self.value = _linear(hidden, hidden, dtype, rngs)
+    self.attention_output = _linear(hidden, hidden, dtype, rngs)
+    self.attention_norm = _layer_norm(hidden, config.layer_norm_eps, rngs)
+    self.intermediate = _linear(hidden, inner, dtype, rngs)
+    self.output = _linear(inner, hidden, dtype, rngs)
+    self.output_norm = _layer_norm(hidden, config.layer_norm_eps, rngs)
+
+  def _heads(self, x: Array) -> Array:
+    """[B, T, H] → [B, T, heads, H / heads]."""
+    return x.reshape(*x.shape[:-1], self.num_heads, -1)
+
+  def attention(self, x: Array, mask: Array) -> Array:
+    """Self-attention over the real tokens (mask [B, T] True) of each sequence."""
+    q, k, v = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
+    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
+    logits = logits / math.sqrt(q.shape[-1])
+    logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
+    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    context = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+    return self.attention_output(context.reshape(x.shape))
+
+  def __call__(self, x: Array, mask: Array) -> Array:
+    x = self.attention_norm(x + self.attention(x, mask))
+    inner = jax.nn.gelu(self.intermediate(x), approximate=False)
+    return self.output_norm(x + self.output(inner))
+
+
+class BertEncoder(nnx.Module):
+  """Token ids [B, T] → last-layer hidden states [B, T, hidden_size] (float32)."""
+
+  def __init__(self, config: BertConfig, *, dtype=jnp.float32, rngs: nnx.Rngs):
+    self.config = config
+    self.embeddings = BertEmbeddings(config, rngs=rngs)
+    self.layers = nnx.List(
+        [BertLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_layers)])
+
+  def __call__(self, token_ids: Array, mask: Array | None = None,
+               token_type_ids: Array | None = None) -> Array:
+    """`mask` [B, T]: real tokens (default: ids other than the config's pad id)."""
+    if mask is None:
+      mask = token_ids != self.config.pad_token_id
+    if token_type_ids is None:
+      token_type_ids = jnp.zeros_like(token_ids)
+    x = self.embeddings(token_ids, token_type_ids)
+    for layer in self.layers:
+      x = layer(x, mask)
+    return x
+
+
+def abstract_encoder(config: BertConfig, dtype=jnp.float32) -> BertEncoder:
+  """The encoder's structure and shapes without allocating its parameters."""
+  return nnx.eval_shape(lambda: BertEncoder(config, dtype=dtype, rngs=nnx.Rngs(0)))
+
+
+def parameter_count(encoder: BertEncoder) -> int:
+  """Number of trainable scalars (works on an abstract encoder too)."""
+  return sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(encoder, nnx.Param)))
+
+
+def word_piece_mask(token_mask: Array) -> Array:
+  """The alignment words of `[CLS] pieces [SEP] [PAD]...` rows: the pieces only.
+
+  `token_mask` [B, T] marks the real tokens (markers included); the result drops each
+  row's first ([CLS]) and last real ([SEP]) position.
+  """
+  positions = jnp.arange(token_mask.shape[-1])
+  lengths = jnp.sum(token_mask, axis=-1, keepdims=True)
+  return token_mask & (positions > 0) & (positions < lengths - 1)

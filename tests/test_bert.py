@@ -1,0 +1,223 @@
+"""BERT encoder, Hugging Face weight import and word-piece tokenizer.
+
+The reference forward below is written from the published BERT definition and the
+public tensor names (linear weights [out, in], post-LN layers, exact GELU, additive
+attention mask), in float64 numpy, independently of `bert.py`.
+"""
+
+import json
+import math
+import pickle
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from artpedia_jax import bert
+from artpedia_jax import bert_import
+from artpedia_jax import wordpiece
+from tests import bert_fixtures
+
+
+def _erf(x):
+  return np.vectorize(math.erf)(x)
+
+
+def _layer_norm(x, state, name, eps):
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(var + eps) * state[f'{name}.weight'] + state[f'{name}.bias']
+
+
+def _dense(x, state, name):
+  return x @ state[f'{name}.weight'].T + state[f'{name}.bias']
+
+
+def reference_bert(ids, attention_mask, state, config):
+  """Last hidden states [B, T, H] of a Hugging Face BERT state dict (bare keys), float64."""
+  state = {k.removeprefix('bert.'): np.asarray(v, np.float64) for k, v in state.items()}
+  eps, heads = config['layer_norm_eps'], config['num_attention_heads']
+  batch, length = ids.shape
+  x = (state['embeddings.word_embeddings.weight'][ids]
+       + state['embeddings.position_embeddings.weight'][np.arange(length)][None]
+       + state['embeddings.token_type_embeddings.weight'][np.zeros_like(ids)])
+  x = _layer_norm(x, state, 'embeddings.LayerNorm', eps)
+  additive = (1.0 - attention_mask[:, None, None, :]) * -1e9
+  for i in range(config['num_hidden_layers']):
+    p = f'encoder.layer.{i}'
+
+    def split(t):
+      return t.reshape(batch, length, heads, -1).transpose(0, 2, 1, 3)
+
+    q, k, v = (split(_dense(x, state, f'{p}.attention.self.{n}'))
+               for n in ('query', 'key', 'value'))
+    logits = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1]) + additive
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
+    x = _layer_norm(x + _dense(context, state, f'{p}.attention.output.dense'), state,
+                    f'{p}.attention.output.LayerNorm', eps)
+    inner = _dense(x, state, f'{p}.intermediate.dense')
+    inner = 0.5 * inner * (1.0 + _erf(inner / np.sqrt(2.0)))
+    x = _layer_norm(x + _dense(inner, state, f'{p}.output.dense'), state,
+                    f'{p}.output.LayerNorm', eps)
+  return x
+
+
+@pytest.fixture
+def bert_folder(tmp_path):
+  return bert_fixtures.write_bert_folder(tmp_path / 'tiny-bert')
+
+
+def _loaded_encoder(folder, dtype=jnp.float32):
+  encoder = bert.abstract_encoder(bert_import.read_config(folder), dtype)
+  skipped = bert_import.import_bert_weights(encoder, bert_import.load_state_dict(folder))
+  return encoder, skipped
+
+
+def test_imported_encoder_matches_numpy_reference_with_padding(bert_folder):
+  encoder, skipped = _loaded_encoder(bert_folder)
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(bert_folder / 'tokenizer.json')
+  texts = ['The red circle, left of a blue square.', 'A painting.', 'Blue circles']
+  ids = tokenizer.batch_encode(texts, max_len=14)
+  mask = ids != tokenizer.pad_id
+  assert not mask.all() and mask.sum(1).min() >= 3  # rows of several padded lengths
+
+  actual = np.asarray(encoder(jnp.asarray(ids)))
+  state = bert_import.load_state_dict(bert_folder)
+  config = json.loads((bert_folder / 'config.json').read_text())
+  expected = reference_bert(ids, mask.astype(np.float64), state, config)
+
+  np.testing.assert_allclose(actual[mask], expected[mask], atol=1e-5, rtol=1e-5)
+  # Padding never reaches a real token: each sentence alone gives the same states.
+  for row, text in enumerate(texts):
+    alone = tokenizer.encode(text, max_len=int(mask[row].sum()))
+    np.testing.assert_allclose(np.asarray(encoder(jnp.asarray(alone[None])))[0],
+                               actual[row, mask[row]], atol=1e-5)
+  assert 'bert.pooler.dense.weight' in skipped
+  assert 'cls.predictions.bias' in skipped and 'cls.seq_relationship.weight' in skipped
+
+
+def test_bfloat16_compute_stays_close_with_float32_params(bert_folder):
+  full, _ = _loaded_encoder(bert_folder)
+  half, _ = _loaded_encoder(bert_folder, jnp.bfloat16)
+  ids = jnp.asarray([[2, 7, 8, 10, 3, 0]])
+
+  reduced = half(ids)
+
+  assert reduced.dtype == jnp.float32
+  assert {leaf.dtype for leaf in jax.tree.leaves(nnx.state(half, nnx.Param))} == {
+      jnp.dtype(jnp.float32)}
+  np.testing.assert_allclose(reduced, full(ids), atol=0.1)
+  assert not np.allclose(reduced, full(ids), atol=1e-6)  # it did compute in bfloat16
+
+
+def test_bare_keys_and_legacy_layer_norm_names_are_accepted(bert_folder):
+  config = json.loads((bert_folder / 'config.json').read_text())
+  state = bert_fixtures.random_state_dict(config, seed=3, prefix='', with_heads=False)
+  legacy = {key.replace('LayerNorm.weight', 'LayerNorm.gamma')
+            .replace('LayerNorm.bias', 'LayerNorm.beta'): value
+            for key, value in state.items()}
+  encoder = bert.abstract_encoder(bert_import.read_config(bert_folder))
+
+  assert bert_import.import_bert_weights(encoder, legacy) == []
+
+  np.testing.assert_array_equal(encoder.embeddings.norm.scale[...],
+                                state['embeddings.LayerNorm.weight'])
+  np.testing.assert_array_equal(encoder.layers[1].query.kernel[...],
+                                state['encoder.layer.1.attention.self.query.weight'].T)
+
+
+def test_import_lists_unknown_missing_and_mismatched_keys_together(bert_folder):
+  state = bert_import.load_state_dict(bert_folder)
+  del state['bert.encoder.layer.1.output.dense.bias']
+  state['bert.encoder.layer.0.attention.self.key.weight'] = np.zeros((16, 8), np.float32)
+  state['bert.encoder.layer.7.output.dense.bias'] = np.zeros(16, np.float32)
+  state['encoder.layer.0.intermediate.dense.bias'] = np.zeros(24, np.float32)
+  encoder = bert.abstract_encoder(bert_import.read_config(bert_folder))
+
+  with pytest.raises(bert_import.BertImportError) as error:
+    bert_import.import_bert_weights(encoder, state)
+
+  message = str(error.value)
+  assert 'unknown keys (1): bert.encoder.layer.7.output.dense.bias' in message
+  assert 'missing keys (1): encoder.layer.1.output.dense.bias' in message
+  assert ('keys given twice (1): bert.encoder.layer.0.intermediate.dense.bias and '
+          'encoder.layer.0.intermediate.dense.bias') in message
+  assert ('shape mismatches (1): bert.encoder.layer.0.attention.self.key.weight: '
+          'checkpoint (16, 8), model expects (16, 16)') in message
+
+
+@pytest.mark.parametrize('change, expected', [
+    ({'model_type': 'roberta'}, "model_type 'roberta' is not a BERT layout"),
+    ({'hidden_act': 'relu'}, "hidden_act 'relu' is not supported"),
+    ({'position_embedding_type': 'relative_key'}, 'only "absolute"'),
+    ({'num_hidden_layers': None}, 'lacks num_hidden_layers'),
+])
+def test_unsupported_configs_are_rejected(tmp_path, change, expected):
+  config = {k: v for k, v in bert_fixtures.TINY_CONFIG.items()}
+  config['vocab_size'] = 21
+  config.update(change)
+  config = {k: v for k, v in config.items() if v is not None}
+  (tmp_path / 'config.json').write_text(json.dumps(config))
+
+  with pytest.raises(bert_import.BertImportError, match=expected):
+    bert_import.read_config(tmp_path)
+
+
+def test_missing_and_unreadable_files_are_named(tmp_path, bert_folder):
+  with pytest.raises(bert_import.BertImportError, match='has no config.json'):
+    bert_import.read_config(tmp_path)
+  (bert_folder / 'model.safetensors').write_bytes(b'not safetensors')
+  with pytest.raises(bert_import.BertImportError, match='could not be read as safetensors'):
+    bert_import.load_state_dict(bert_folder)
+
+
+def test_parameter_count_at_bert_base_size_is_the_public_figure():
+  encoder = bert.abstract_encoder(bert.BERT_BASE)
+  hidden, inner, vocab, positions = 768, 3072, 30522, 512
+  embeddings = (vocab + positions + 2) * hidden + 2 * hidden
+  per_layer = 4 * (hidden * hidden + hidden) + (hidden * inner + inner) \
+      + (inner * hidden + hidden) + 2 * 2 * hidden
+  pooler = hidden * hidden + hidden
+
+  assert bert.parameter_count(encoder) == embeddings + 12 * per_layer == 108_891_648
+  # With the pooler (not part of the encoder): bert-base-uncased's published 109.48M.
+  assert bert.parameter_count(encoder) + pooler == 109_482_240
+
+
+def test_tokenizer_wraps_pieces_in_markers_truncates_and_keeps_sep(bert_folder):
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(bert_folder / 'tokenizer.json')
+  vocab = json.loads((bert_folder / 'tokenizer.json').read_text())['model']['vocab']
+
+  ids = tokenizer.encode('The RED Circles.', max_len=8)
+  pieces = ['[CLS]', 'the', 'red', 'circle', '##s', '.', '[SEP]', '[PAD]']
+  np.testing.assert_array_equal(ids, [vocab[p] for p in pieces])
+  truncated = tokenizer.encode('The RED Circles.', max_len=5)
+  np.testing.assert_array_equal(truncated, [vocab[p] for p in
+                                            ['[CLS]', 'the', 'red', 'circle', '[SEP]']])
+  assert tokenizer.count_truncated(['The RED Circles.', 'a'], max_len=5) == 1
+  np.testing.assert_array_equal(tokenizer.batch_encode(['The RED Circles.'], 8)[0], ids)
+  assert tokenizer.words('The RED Circles.', max_len=8) == [
+      ('The', [1]), ('RED', [2]), ('Circles', [3, 4]), ('.', [5])]
+  assert tokenizer.words('The RED Circles.', max_len=5) == [
+      ('The', [1]), ('RED', [2]), ('Circle', [3])]  # the kept pieces' text
+
+
+def test_tokenizer_survives_pickling_and_checkpoint_json(bert_folder):
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(bert_folder / 'tokenizer.json')
+  saved = json.loads(json.dumps(tokenizer.to_json()))
+
+  assert wordpiece.WordPieceTokenizer.is_saved_json(saved)
+  for copy in (pickle.loads(pickle.dumps(tokenizer)),
+               wordpiece.WordPieceTokenizer.from_json(saved)):
+    np.testing.assert_array_equal(copy.encode('a red painting', 9),
+                                  tokenizer.encode('a red painting', 9))
+
+
+def test_word_piece_mask_drops_the_markers():
+  ids = jnp.asarray([[2, 9, 10, 3, 0, 0], [2, 9, 3, 0, 0, 0]])
+  np.testing.assert_array_equal(bert.word_piece_mask(ids != 0),
+                                [[0, 1, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0]])

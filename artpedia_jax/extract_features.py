@@ -41,13 +41,6 @@ from tfds_artpedia import regions as regions_lib
 SPLITS = ('train', 'validation', 'test')
 
 
-def pixel_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-  """(y0, x0, y1, x1) in [0, 1] → pixel (x0, y0, x1, y1), the `.npz` convention."""
-  y0, x0, y1, x1 = np.moveaxis(np.asarray(boxes, np.float64), -1, 0)
-  return np.stack([x0 * width, y0 * height, x1 * width, y1 * height],
-                  axis=-1).astype(np.float32)
-
-
 def _write_npz(path: str, **arrays: np.ndarray) -> None:
   """Writes then renames, so that `path` exists only once complete."""
   tmp = path + '.tmp'
@@ -119,7 +112,7 @@ def _extract_batch(encode, transform, records, batch_size: int, out_dir: str) ->
     width, height = Image.open(io.BytesIO(record['image'])).size
     _write_npz(os.path.join(out_dir, vocab_lib.as_text(record['id']) + '.npz'),
                features=record_features.astype(np.float32),
-               boxes=pixel_boxes(record_boxes, width, height),
+               boxes=regions_lib.pixel_boxes(record_boxes, width, height),
                image_w=np.int32(width), image_h=np.int32(height))
 
 

@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 
-from tfds_artpedia import sample
+from tfds_artpedia import sample_corpus
+from tfds_artpedia import sample_folder
 
 
 def _build(config: str, data_dir: pathlib.Path, *options: str) -> tuple[float, float]:
@@ -41,7 +42,7 @@ def main() -> None:
   args = parser.parse_args()
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    sample.write_folder(str(tmp / 'manual'), args.num_paintings)
+    sample_folder.write_folder(str(tmp / 'manual'), sample_corpus.generate(args.num_paintings))
     runs = {
         'sample': _build('sample', tmp / 'data', f'--num_paintings={args.num_paintings}',
                          f'--max_image_side={args.max_image_side}'),

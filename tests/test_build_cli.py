@@ -13,7 +13,8 @@ import tensorflow_datasets as tfds
 
 from tfds_artpedia import __main__ as cli
 from tfds_artpedia import regions
-from tfds_artpedia import sample
+from tfds_artpedia import sample_corpus
+from tfds_artpedia import sample_folder
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -49,7 +50,8 @@ def _assert_same_records(a, b):
 
 
 def _manual_folder(path, region_format='npz'):
-  sample.write_folder(str(path), NUM_PAINTINGS, seed=0, region_format=region_format)
+  sample_folder.write_folder(str(path), sample_corpus.generate(NUM_PAINTINGS, seed=0),
+                             region_format)
   return path
 
 

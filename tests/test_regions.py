@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 
 from tfds_artpedia import regions
-from tfds_artpedia import sample
+from tfds_artpedia import sample_corpus
+from tfds_artpedia import sample_folder
 
 NUM_PAINTINGS = 3
 
 
 @pytest.fixture(scope='module')
 def generated():
-  return {p.id: p for p in sample.generate(NUM_PAINTINGS, seed=1)}
+  return {p.id: p for p in sample_corpus.generate(NUM_PAINTINGS, seed=1)}
 
 
 def _folder(tmp_path, region_format):
-  sample.write_folder(str(tmp_path), NUM_PAINTINGS, seed=1, region_format=region_format)
+  sample_folder.write_folder(str(tmp_path), sample_corpus.generate(NUM_PAINTINGS, seed=1),
+                             region_format)
   return tmp_path / 'regions'
 
 
@@ -40,6 +42,17 @@ def test_normalise_boxes_swaps_to_yx_scales_and_clips():
   boxes = regions.normalise_boxes(np.array([[10, 5, 60, 25], [-4, 0, 120, 60]]), 100, 50)
   np.testing.assert_allclose(boxes, [[0.1, 0.1, 0.5, 0.6], [0, 0, 1, 1]])
   assert boxes.dtype == np.float32
+
+
+def test_pixel_boxes_inverts_normalise_boxes():
+  pixel = np.array([[10, 5, 60, 25], [0, 0, 100, 50]], np.float32)
+  normalised = regions.normalise_boxes(pixel, 100, 50)
+  np.testing.assert_allclose(normalised[0], [0.1, 0.1, 0.5, 0.6], atol=1e-7)
+  back = regions.pixel_boxes(normalised, 100, 50)
+  assert back.dtype == np.float32 and back.shape == (2, 4)
+  np.testing.assert_allclose(back, pixel, atol=1e-4)
+  # Any leading shape: one box per row of the last axis.
+  assert regions.pixel_boxes(np.zeros((3, 2, 4)), 7, 9).shape == (3, 2, 4)
 
 
 @pytest.mark.parametrize('region_format', ['tsv', 'npz'])

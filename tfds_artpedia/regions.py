@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-FEATURE_DIM = 2048
+FEATURE_DIM = 2048  # bottom-up attention's; the sample corpora draw features of this size
 TSV_FIELDS = ('image_id', 'image_w', 'image_h', 'num_boxes', 'boxes', 'features')
 # One TSV line holds 100 x 2048 float32 in base64 (~1.1 MB): above csv's 128 KB default.
 _TSV_FIELD_LIMIT = 1 << 30
@@ -43,6 +43,16 @@ def normalise_boxes(pixel_boxes: np.ndarray, width: float, height: float) -> np.
   x0, y0, x1, y1 = np.moveaxis(np.asarray(pixel_boxes, np.float64), -1, 0)
   boxes = np.stack([y0 / height, x0 / width, y1 / height, x1 / width], axis=-1)
   return np.clip(boxes, 0.0, 1.0).astype(np.float32)
+
+
+def pixel_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+  """(y0, x0, y1, x1) in [0, 1] → pixel (x0, y0, x1, y1): the inverse of `normalise_boxes`.
+
+  What region files hold (`.npz`, bottom-up-attention TSV), for writers of such files.
+  """
+  y0, x0, y1, x1 = np.moveaxis(np.asarray(boxes, np.float64), -1, 0)
+  return np.stack([x0 * width, y0 * height, x1 * width, y1 * height],
+                  axis=-1).astype(np.float32)
 
 
 def open_regions(regions_dir: str | os.PathLike[str], known_ids: Collection[str],

@@ -1,7 +1,7 @@
 """`artpedia`: paintings with their visual and contextual sentences (Stefanini et al. 2019).
 
 One example per painting, keyed by painting id. Three configs share one record layout:
-`sample` is generated in-process (`tfds_artpedia.sample`, sized by the `num_paintings`
+`sample` is generated in-process (`tfds_artpedia.sample_corpus`, sized by the `num_paintings`
 and `seed` builder options), `images` and `regions` read a manual folder
 (`artpedia.json`, `images/<id>.*`, `regions/`).
 
@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 from tfds_artpedia import annotations as annotations_lib
 from tfds_artpedia import images as images_lib
 from tfds_artpedia import regions as regions_lib
-from tfds_artpedia import sample as sample_lib
+from tfds_artpedia import sample_corpus
 
 SPLITS = ('train', 'validation', 'test')
 FILE_FORMAT = 'array_record'
@@ -182,7 +182,7 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
 
   def _sample_examples(self) -> Iterator[tuple[str, tuple[str, Example]]]:
     """(split, (key, example)) of the generated corpus, validated like `artpedia.json`."""
-    for generated in sample_lib.generate(self._options['num_paintings'],
+    for generated in sample_corpus.generate(self._options['num_paintings'],
                                          self._options['seed']):
       entry = {field: getattr(generated, field)
                for field in annotations_lib.REQUIRED_FIELDS}

@@ -8,12 +8,13 @@ as negatives (sentence j describes painting i as well).
 import jax
 import jax.numpy as jnp
 
+from artpedia_jax import scoring
+
 Array = jax.Array
 
 # Never let the InfoNCE temperature fall below this (as CLIP caps its logit scale):
 # below it the logits explode and training diverges.
 MIN_TEMPERATURE = 0.01
-_MASKED = -1e9
 
 
 def _negatives(same_painting: Array) -> Array:
@@ -56,7 +57,7 @@ def infonce_loss(scores: Array, same_painting: Array, log_temperature: Array) ->
   temperature = jnp.exp(jnp.maximum(log_temperature, jnp.log(MIN_TEMPERATURE)))
   logits = scores / temperature
   candidates = ~same_painting | jnp.eye(*scores.shape, dtype=bool)
-  logits = jnp.where(candidates, logits, _MASKED)
+  logits = jnp.where(candidates, logits, scoring.MASKED)
   positives = jnp.diagonal(logits)
   image_to_text = jax.nn.logsumexp(logits, axis=1) - positives
   text_to_image = jax.nn.logsumexp(logits, axis=0) - positives

@@ -5,6 +5,8 @@ A pixel backbone (`config.model.backbone`) is trained at its own peak rate,
 one is not updated at all (no weight decay either, and no optimiser moments).
 """
 
+from typing import NamedTuple
+
 import jax
 import ml_collections
 import optax
@@ -32,12 +34,6 @@ def _schedule(config: ml_collections.ConfigDict, peak: float,
   return optax.join_schedules([ramp, decay], [warmup])
 
 
-def learning_rate_schedule(config: ml_collections.ConfigDict,
-                           total_steps: int) -> optax.Schedule:
-  """The schedule of every parameter outside a pixel backbone."""
-  return _schedule(config, config.optimizer.learning_rate, total_steps)
-
-
 def _update_rule(config: ml_collections.ConfigDict,
                  schedule: optax.Schedule) -> optax.GradientTransformation:
   opt = config.optimizer
@@ -61,15 +57,33 @@ def _backbone_rule(config: ml_collections.ConfigDict,
       config, _schedule(config, config.optimizer.backbone_learning_rate, total_steps))
 
 
-def make_optimizer(config: ml_collections.ConfigDict,
-                   total_steps: int) -> optax.GradientTransformation:
+class Optimizer(NamedTuple):
+  """The update rule and the learning-rate schedule it applies outside a backbone."""
+  tx: optax.GradientTransformation
+  learning_rate: optax.Schedule  # of the number of updates applied (`applied_updates`)
+
+
+def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> Optimizer:
   """Global-norm clipping followed by Adam or AdamW on the schedule(s)."""
   opt = config.optimizer
-  step = _update_rule(config, learning_rate_schedule(config, total_steps))
+  learning_rate = _schedule(config, opt.learning_rate, total_steps)
+  step = _update_rule(config, learning_rate)
   if config.model.backbone:
     step = optax.multi_transform(
         {HEAD: step, BACKBONE: _backbone_rule(config, total_steps)}, parameter_labels)
   parts = [step]
   if opt.grad_clip_norm > 0:
     parts.insert(0, optax.clip_by_global_norm(opt.grad_clip_norm))
-  return optax.chain(*parts)
+  return Optimizer(optax.chain(*parts), learning_rate)
+
+
+def applied_updates(opt_state) -> jax.Array:
+  """How many updates the optimiser has applied: the step its schedules are evaluated at.
+
+  Read from optax's own counter, so a step the train step skipped (its optimiser state
+  kept) is not counted, whatever the train step's own step counter says.
+  """
+  counts = optax.tree_utils.tree_get_all_with_path(
+      opt_state, 'count',
+      filtering=lambda path, _: path[-1].tuple_name == 'ScaleByScheduleState')
+  return counts[0][1]

@@ -24,8 +24,9 @@ import jax.numpy as jnp
 Array = jax.Array
 Core = Callable[[Array, Array, Array, Array], Array]
 
-# Finite stand-in for -inf: keeps masked maxima and softmaxes free of inf - inf = NaN.
-_MASKED = -1e9
+# Finite stand-in for -inf (here and in the losses): keeps masked maxima and softmaxes
+# free of inf - inf = NaN.
+MASKED = -1e9
 _EPS = 1e-8
 
 
@@ -67,12 +68,12 @@ def _mean_over_words(per_word: Array, wmask: Array) -> Array:
 
 def _region_softmax(logits: Array, rmask: Array) -> Array:
   """Softmax over the region axis (-2) of logits [P, S, R, T], padded regions excluded."""
-  return jax.nn.softmax(jnp.where(rmask[:, None, :, None], logits, _MASKED), axis=-2)
+  return jax.nn.softmax(jnp.where(rmask[:, None, :, None], logits, MASKED), axis=-2)
 
 
 def align(v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
   """S(v, s) = (1/|s|) Σ_t max_r ⟨v_r, w_t⟩ over real words and regions, [P, S]."""
-  s = jnp.where(rmask[:, None, :, None], region_word_scores(v, w), _MASKED)
+  s = jnp.where(rmask[:, None, :, None], region_word_scores(v, w), MASKED)
   best_region = jnp.max(s, axis=-2)
   has_region = jnp.any(rmask, axis=-1)[:, None, None]
   return _mean_over_words(jnp.where(has_region, best_region, 0.0), wmask)
@@ -114,7 +115,7 @@ def scan_t2i(
   word_norm = safe_norm(jnp.where(wmask[..., None], w, 0.0))
   norms = jnp.sqrt(jnp.maximum(context_sq_norm, _EPS**2)) * word_norm[None]
   relevance = word_dot_context / jnp.maximum(norms, _EPS)
-  logits = jnp.where(wmask[None], lambda_lse * relevance, _MASKED)
+  logits = jnp.where(wmask[None], lambda_lse * relevance, MASKED)
   pooled_words = jax.nn.logsumexp(logits, axis=-1) / lambda_lse
   has_pair = jnp.any(rmask, axis=-1)[:, None] & jnp.any(wmask, axis=-1)[None]
   return jnp.where(has_pair, pooled_words, 0.0)

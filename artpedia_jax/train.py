@@ -149,9 +149,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab))
   graphdef, variables = model_lib.split(model)
-  schedule = optim.learning_rate_schedule(config, total_steps)
-  tx = optim.make_optimizer(config, total_steps)
-  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
+  optimizer = optim.make_optimizer(config, total_steps)
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs)
@@ -165,8 +164,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
             if jax.process_index() == 0 else None)
   run = _Run(config=config, workdir=workdir, mesh=mesh,
-             train_step=train_step_lib.make_train_step(graphdef, tx, config, mesh,
-                                                       schedule),
+             train_step=train_step_lib.make_train_step(graphdef, optimizer, config,
+                                                       mesh),
              data_iter=data_iter, checkpointer=checkpointer,
              evaluator=evaluator_lib.Evaluator(graphdef, config, mesh),
              val_split=pipeline.load_eval_split(config, val_source, vocab),
@@ -190,7 +189,7 @@ def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
       'step %d/%d (%.0f%%) loss %.4f rank %.4f cls %.4f acc %.3f lr %.2e '
       '%.0f pairs/s ETA %s', step, run.total_steps, 100 * step / run.total_steps,
       scalars['loss'], scalars['rank_loss'], scalars['cls_loss'],
-      scalars['cls_accuracy'], scalars.get('learning_rate', 0.0),
+      scalars['cls_accuracy'], scalars['learning_rate'],
       scalars['pairs_per_second'], _format_eta(eta_seconds))
   entry = dict(scalars, step=step)
   result.train_log.append(entry)

@@ -19,6 +19,7 @@ import optax
 
 from artpedia_jax import losses
 from artpedia_jax import model as model_lib
+from artpedia_jax import optim
 from artpedia_jax import sharding as sharding_lib
 
 TrainState = dict[str, Any]
@@ -65,15 +66,9 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
                  'cls_accuracy': cls_accuracy}
 
 
-def _all_finite(tree) -> jax.Array:
-  leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+def make_train_step(graphdef: nnx.GraphDef, optimizer: optim.Optimizer,
                     config: ml_collections.ConfigDict,
-                    mesh: jax.sharding.Mesh,
-                    schedule: optax.Schedule | None = None
+                    mesh: jax.sharding.Mesh
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
   """Compiles `(state, global batch) -> (new state, metrics)` over `mesh`.
 
@@ -81,8 +76,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
   of a fine-tuned backbone, unchanged otherwise (region features, frozen backbone).
   A step whose loss or gradients are not finite leaves the state unchanged except for
   the step counter, and reports `skipped=1` so the loop can log it and stop after too
-  many in a row.
+  many in a row. The optimiser's own count is kept too, so a skip delays the schedule by
+  one step and `learning_rate` reports the rate this step applied (or would have).
   """
+  tx = optimizer.tx
 
   def loss_fn(params, model_state, batch, step):
     model = model_lib.merge(graphdef, {'params': params, 'model_state': model_state},
@@ -96,7 +93,8 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
         params, state['model_state'], batch, state['step'])
     updates, opt_state = tx.update(grads, state['opt_state'], params)
     new_params = optax.apply_updates(params, updates)
-    finite = jnp.logical_and(_all_finite(grads), jnp.isfinite(parts['loss']))
+    grad_norm = optax.tree.norm(grads)  # not finite iff some gradient is not (or overflows)
+    finite = jnp.logical_and(jnp.isfinite(grad_norm), jnp.isfinite(parts['loss']))
     keep_if_finite = lambda new, old: jnp.where(finite, new, old)
     new_state = {
         'params': jax.tree.map(keep_if_finite, new_params, params),
@@ -104,10 +102,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
         'opt_state': jax.tree.map(keep_if_finite, opt_state, state['opt_state']),
         'step': state['step'] + 1,
     }
-    metrics = dict(parts, grad_norm=optax.tree.norm(grads),
-                   skipped=jnp.logical_not(finite).astype(jnp.int32))
-    if schedule is not None:
-      metrics['learning_rate'] = schedule(state['step'])
+    metrics = dict(parts, grad_norm=grad_norm,
+                   skipped=jnp.logical_not(finite).astype(jnp.int32),
+                   learning_rate=optimizer.learning_rate(
+                       optim.applied_updates(state['opt_state'])))
     return new_state, metrics
 
   replicated = sharding_lib.replicated(mesh)

@@ -88,10 +88,10 @@ def time_train_step(config, mesh, model, batch, steps: int) -> tuple[float, floa
   """(compile seconds, seconds per step) of the real train step on a global `batch`."""
   graphdef, variables = model_lib.split(model)
   variables = jax.tree.map(jnp.copy, variables)  # the step donates these, not the model's
-  tx = optim.make_optimizer(config, total_steps=1000)
-  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, tx))
+  optimizer = optim.make_optimizer(config, total_steps=1000)
+  state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   step, compile_s = compile_seconds(
-      train_step_lib.make_train_step(graphdef, tx, config, mesh), state, batch)
+      train_step_lib.make_train_step(graphdef, optimizer, config, mesh), state, batch)
   state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
   jax.block_until_ready(metrics)
   start = time.perf_counter()

@@ -183,10 +183,10 @@ def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen
                                   rngs=nnx.Rngs(0))
   graphdef, variables = model_lib.split(model)
   mesh = sharding.make_mesh(jax.devices()[:1])
-  tx = optim.make_optimizer(config, total_steps=100)
-  state = sharding.replicate(mesh, train_step.init_state(variables, tx))
+  optimizer = optim.make_optimizer(config, total_steps=100)
+  state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
   before = jax.device_get(state)
-  step = train_step.make_train_step(graphdef, tx, config, mesh)
+  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
   state, metrics = step(state, sharding.global_batch(mesh, _pixel_batch(config, 8)))
   after = jax.device_get(state)
 
@@ -208,7 +208,7 @@ def test_backbone_has_its_own_learning_rate_and_none_when_frozen(frozen):
   params = {model_lib.PIXEL_ENCODER: {'kernel': jnp.ones(3)},
             'region_projection': {'kernel': jnp.ones(3)}}
   grads = jax.tree.map(lambda p: 0.5 * p, params)
-  tx = optim.make_optimizer(config, total_steps=10)
+  tx = optim.make_optimizer(config, total_steps=10).tx
   updates, _ = tx.update(grads, tx.init(params), params)
   # Adam's first step moves by the rate (g / |g| = 1), plus decay 0.5 * p.
   backbone_rate = 0.0 if frozen else 1e-4

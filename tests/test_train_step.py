@@ -46,9 +46,9 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
 def _step_and_state(config, batch_size, devices=None):
   mesh = sharding.make_mesh(devices)
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
-  tx = optim.make_optimizer(config, total_steps=1000)
-  state = sharding.replicate(mesh, train_step.init_state(variables, tx))
-  step = train_step.make_train_step(graphdef, tx, config, mesh)
+  optimizer = optim.make_optimizer(config, total_steps=1000)
+  state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
+  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
   batch = sharding.global_batch(
       mesh, train_fixtures.synthetic_batch(config, batch_size=batch_size))
   return step, state, batch

@@ -37,7 +37,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 StepSpec = int | Literal['latest', 'best']
-BEST_METRIC = 'rsum'  # DESIGN §6; higher is better
+BEST_METRIC = 'rsum'  # docs/design.md §6.13; higher is better
 _STEP_NAMES = ocp.path.step.standard_name_format()  # step directories: <dir>/<step>
 
 

@@ -126,7 +126,7 @@ class Evaluator:
 
   def evaluate(self, variables, split: pipeline.EvalSplit, *, split_name: str,
                step: int) -> dict:
-    """The DESIGN §6 metrics of `variables` on `split`."""
+    """The docs/design.md §7 metrics of `variables` on `split`."""
     return self.evaluate_with_scores(variables, split, split_name=split_name,
                                      step=step)[0]
 

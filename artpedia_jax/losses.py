@@ -1,6 +1,6 @@
-"""Losses of DESIGN §5: VSE++ hinge, symmetric InfoNCE, classifier BCE.
+"""Losses of docs/design.md §6.1–§6.3: VSE++ hinge, symmetric InfoNCE, classifier BCE.
 
-Score matrices follow ARCHITECTURE.md: `scores[i, j]` = S(painting i, sentence j) with the
+Score matrices follow docs/design.md §5.1: `scores[i, j]` = S(painting i, sentence j) with the
 positive pairs on the diagonal; `same_painting[i, j]` marks pairs that must never serve
 as negatives (sentence j describes painting i as well).
 """

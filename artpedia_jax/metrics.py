@@ -1,6 +1,6 @@
-"""Evaluation metrics of DESIGN §6, in plain numpy, and their chance levels.
+"""Evaluation metrics of docs/design.md §7, in plain numpy, and their chance levels.
 
-Conventions (our definitions; DESIGN §6 fixes the retrieval ones):
+Conventions (our definitions; docs/design.md §7 states them with their reasons):
 - A rank is the number of candidates with a strictly greater score (0 is best), so tied
   scores never hurt a query: all-equal scores give rank 0 everywhere.
   R@K = 100 × fraction of queries with rank < K; medr = floor(median(rank)) + 1;
@@ -76,7 +76,7 @@ def _check_finite(name: str, values: np.ndarray) -> None:
 
 
 def retrieval_ranks(scores, sentence_painting, is_visual) -> RetrievalRanks:
-  """Ranks of every query of i2t, i2t_all and t2i (DESIGN §6), vectorised.
+  """Ranks of every query of i2t, i2t_all and t2i (docs/design.md §7.5), vectorised.
 
   A painting's best rank among its own visual sentences is the rank of its best-scored
   own visual sentence, so one comparison of each row against that score suffices.
@@ -237,7 +237,7 @@ def _mean_or_none(values: np.ndarray) -> float | None:
 
 def visual_id_metrics(probs, is_visual, sentence_painting, *,
                       num_paintings: int | None = None) -> dict:
-  """mAP over paintings, threshold metrics, auc and ap of p(visual) (DESIGN §6).
+  """mAP over paintings, threshold metrics, auc and ap of p(visual) (docs/design.md §7.6).
 
   `num_paintings_mAP` paintings have both kinds of sentence and enter mAP;
   `num_paintings_left_out_mAP` (those with one kind only, or no sentence) do not.
@@ -265,7 +265,7 @@ def visual_id_metrics(probs, is_visual, sentence_painting, *,
 
 def evaluation_metrics(scores, probs, sentence_painting, is_visual, *, split: str,
                        step: int) -> dict:
-  """The metrics file of DESIGN §6 (JSON-serialisable python numbers)."""
+  """The metrics file of docs/design.md §7.9 (JSON-serialisable python numbers)."""
   scores = np.asarray(scores)
   return {
       'split': split,

@@ -45,7 +45,7 @@ class EncodedPaintings(NamedTuple):
 
 
 def _average(forward: Array, backward: Array) -> Array:
-  """Merges the two GRU directions per word (DESIGN §4: averaged, not concatenated)."""
+  """Merges the two GRU directions per word (docs/design.md §5.3: averaged, not concatenated)."""
   return 0.5 * (forward + backward)
 
 

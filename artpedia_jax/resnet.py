@@ -1,4 +1,4 @@
-"""ResNet backbone (Flax NNX, NHWC) and the grid of regions it yields (DESIGN §4).
+"""ResNet backbone (Flax NNX, NHWC) and the grid of regions it yields (docs/design.md §5.2).
 
 The pixel encoder turns a painting into the same kind of input the detector path gives:
 the last feature map [B, h, w, C] is read as R = h * w regions, each with the box of its

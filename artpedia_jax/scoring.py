@@ -1,6 +1,6 @@
 """Painting–sentence scores S(v, s): pure functions, no parameters.
 
-Inputs follow ARCHITECTURE.md: `v` [P, R, D] region vectors with `rmask` [P, R],
+Inputs follow docs/design.md §5.1: `v` [P, R, D] region vectors with `rmask` [P, R],
 `w` [S, T, D] word vectors with `wmask` [S, T]. Every scorer has one *core*, an all-pairs
 function `core(v, rmask, w, wmask) -> [P, S]`, and two generic drivers derive the forms the
 rest of the code uses:

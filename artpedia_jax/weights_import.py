@@ -1,4 +1,4 @@
-"""Import torchvision ResNet checkpoints into `resnet.ResNet` (DESIGN §4).
+"""Import torchvision ResNet checkpoints into `resnet.ResNet` (docs/design.md §5.2).
 
 ImageNet-trained ResNets are distributed as PyTorch state dicts (`.pth`) or as
 `.safetensors`. Reading `.safetensors` needs no torch; `.pth` is a pickle that only torch

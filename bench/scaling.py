@@ -58,7 +58,7 @@ GIB = 2**30
 
 
 def _batch_shapes(config, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
-  """The global training batch (ARCHITECTURE.md) of the region-feature model."""
+  """The global training batch (docs/design.md §6.8) of the region-feature model."""
   r, t, c = (config.dataset.max_regions, config.dataset.max_words,
              config.dataset.cls_sentences)
   shapes = {

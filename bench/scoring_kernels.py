@@ -1,4 +1,4 @@
-"""Micro-benchmark of the pairwise scorers (DESIGN §5, "Scoring cost").
+"""Micro-benchmark of the pairwise scorers (docs/design.md §5.4, the Gram-matrix form).
 
 Prints, per scorer, the time of one jitted forward+backward of a contrastive loss over
 the pairwise scores, and for `scan_t2i` the ratio against the direct form that

@@ -1,4 +1,4 @@
-"""Metrics of DESIGN §6 on hand-made score matrices, and chance levels vs Monte Carlo."""
+"""Metrics of docs/design.md §7 on hand-made score matrices, and chance levels vs Monte Carlo."""
 
 import json
 import math

@@ -4,6 +4,7 @@ r"""Trains the Artpedia alignment model.
 
 Builds the dataset if it is not built yet, trains, evaluates on validation every
 `eval_every_steps` and checkpoints into W. Re-running with the same W resumes.
+Several hosts: the same command on each, with `--distributed` (see --help).
 """
 
 from absl import app
@@ -13,21 +14,33 @@ from ml_collections import config_flags
 from artpedia_jax import console
 from artpedia_jax import distributed
 from artpedia_jax import train
+from tfds_artpedia import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file (configs/*.py).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and '
                                'evaluations are written.', required=True)
+_DISTRIBUTED = flags.DEFINE_enum('distributed', 'off', distributed.MODES,
+                                 distributed.MODE_HELP)
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None,
+    'host:port of process 0 (explicit mode; default: $JAX_COORDINATOR_ADDRESS).')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Processes in the job (default: $JAX_NUM_PROCESSES).')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'This process, 0-based (default: $JAX_PROCESS_ID).')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_third_party_info()
-  distributed.initialize_from_flags()
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value,
+                         _PROCESS_ID.value)
+  workdir = cli.writable_folder(_WORKDIR.value, '--workdir')
+  train.train_and_evaluate(_CONFIG.value, workdir)
 
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config'])
-  app.run(main)
+  cli.run(main)

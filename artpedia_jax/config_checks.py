@@ -9,6 +9,7 @@ import os
 import ml_collections
 
 from artpedia_jax import resnet
+from tfds_artpedia import errors
 
 SCORERS = ('align', 'scan_t2i', 'pooled')
 RANK_LOSSES = ('hinge', 'infonce')
@@ -20,7 +21,7 @@ BACKBONES = ('',) + tuple(f'resnet{depth}' for depth in resnet.ARCHITECTURES)
 BACKBONE_DTYPES = ('float32', 'bfloat16')
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.UsageError):
   """A configuration value that cannot work."""
 
 

@@ -11,11 +11,12 @@ from jax.experimental import multihost_utils
 import ml_collections
 import tensorflow_datasets as tfds
 
+from tfds_artpedia import errors
 # Importing the builder module registers `artpedia` with TFDS.
 from tfds_artpedia import tfds_artpedia_dataset_builder
 
 
-class DatasetNotBuiltError(RuntimeError):
+class DatasetNotBuiltError(errors.UsageError):
   """The dataset is not built and cannot be built from what the config gives."""
 
 
@@ -35,17 +36,16 @@ def prepare(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
 
 def _build_if_needed(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   builder = tfds.builder(config.dataset.name, data_dir=config.dataset.data_dir)
-  if builder.is_prepared():
-    return builder
-  needs_manual = builder.builder_config.name != 'sample'
-  if needs_manual and not config.dataset.manual_dir:
-    raise DatasetNotBuiltError(
-        f'Dataset {config.dataset.name} is not built in {builder.data_dir} and '
-        'config.dataset.manual_dir is not set. Build it first with '
-        f'`python -m tfds_artpedia build --config={builder.builder_config.name} '
-        '--manual_dir=DIR` (DIR holding artpedia.json, images/ and regions/), or '
-        'pass --config.dataset.manual_dir=DIR.')
-  logging.info('Building %s into %s (first use).', config.dataset.name,
-               builder.data_dir)
-  tfds_artpedia_dataset_builder.prepare(builder, config.dataset.manual_dir)
-  return builder
+  if not builder.is_prepared():
+    if builder.reads_manual_dir and not config.dataset.manual_dir:
+      raise DatasetNotBuiltError(
+          f'Dataset {config.dataset.name} is not built in {builder.data_dir} and '
+          'config.dataset.manual_dir is not set. Build it first with '
+          f'`python -m tfds_artpedia build --config={builder.builder_config.name} '
+          '--manual_dir=DIR` (DIR holding artpedia.json, images/ and regions/), or '
+          'pass --config.dataset.manual_dir=DIR.')
+    logging.info('Building %s into %s (first use).', config.dataset.name,
+                 builder.data_dir)
+  return tfds_artpedia_dataset_builder.prepare(
+      builder, config.dataset.manual_dir or None, overwrite=config.dataset.overwrite,
+      overwrite_hint='--config.dataset.overwrite=True')

@@ -31,11 +31,13 @@ import numpy as np
 from PIL import Image
 import tqdm
 
+from artpedia_jax import config_checks
 from artpedia_jax import console
 from artpedia_jax import dataset
 from artpedia_jax import model as model_lib
 from artpedia_jax import pipeline
 from artpedia_jax import vocab as vocab_lib
+from tfds_artpedia import cli
 from tfds_artpedia import regions as regions_lib
 
 SPLITS = ('train', 'validation', 'test')
@@ -81,8 +83,10 @@ def extract(config: ml_collections.ConfigDict, out_dir: str, *,
             progress: bool = True) -> int:
   """Writes `<id>.npz` for every painting of `splits` lacking one; returns how many."""
   if not config.model.backbone:
-    raise ValueError('config.model.backbone is empty: set it (e.g. resnet50) to say which '
-                     'backbone extracts the features.')
+    raise config_checks.ConfigError(
+        'config.model.backbone is empty: set it (e.g. --config.model.backbone=resnet50) '
+        'to say which backbone extracts the features.')
+  config_checks.validate(config, num_devices=jax.device_count())
   dataset.prepare(config)
   os.makedirs(out_dir, exist_ok=True)
   encode = _encoder_fn(config)
@@ -133,10 +137,10 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_third_party_info()
   args = flags.FLAGS
-  written = extract(args.config, args.out, splits=args.splits, batch_size=args.batch_size)
+  written = extract(args.config, cli.writable_folder(args.out, '--out'), splits=args.splits, batch_size=args.batch_size)
   print(f'Wrote {written} files into {args.out}.')
 
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -30,12 +30,13 @@ from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import train_step as train_step_lib
 from artpedia_jax import vocab as vocab_lib
+from tfds_artpedia import errors
 
 
 TRAIN_METRICS_FILE = 'train_metrics.jsonl'  # in the workdir: one JSON object per log step
 
 
-class TooManySkippedSteps(RuntimeError):
+class TooManySkippedSteps(errors.UserError, RuntimeError):
   """Consecutive non-finite steps: the run cannot make progress."""
 
 

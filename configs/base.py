@@ -26,6 +26,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.name = 'artpedia/regions'
   c.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
   c.dataset.manual_dir = ml_collections.FieldReference(None, field_type=str)
+  # A dataset on disk built from other inputs (builder options, manual_dir, or files
+  # changed since) is refused with the differences named; True rebuilds it instead.
+  c.dataset.overwrite = False
   c.dataset.max_regions = 36
   c.dataset.max_words = 60
   c.dataset.cls_sentences = 8  # sentences per painting sampled for the classifier

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tfds_artpedia import __main__ as cli
+from tfds_artpedia import __main__ as build_command
 from tfds_artpedia import regions
 from tfds_artpedia import sample_corpus
 from tfds_artpedia import sample_folder
@@ -66,10 +66,14 @@ def test_cli_builds_and_data_source_reads_without_tensorflow(tmp_path):
   fake.mkdir(parents=True)
   (fake / '__init__.py').write_text("raise ImportError('TensorFlow is blocked here')\n")
   script = textwrap.dedent(f"""
-      import json, sys
-      from tfds_artpedia import __main__ as cli
-      cli.main(['build', '--config=sample', '--num_paintings={NUM_PAINTINGS}',
-                '--data_dir={tmp_path / 'data'}', '--max_image_side=128'])
+      import json, runpy, sys
+      sys.argv = ['tfds_artpedia', 'build', '--config=sample',
+                  '--num_paintings={NUM_PAINTINGS}', '--data_dir={tmp_path / 'data'}',
+                  '--max_image_side=128']
+      try:
+        runpy.run_module('tfds_artpedia', run_name='__main__')
+      except SystemExit as e:
+        assert e.code == 0, e.code
       import tensorflow_datasets as tfds
       record = tfds.data_source('artpedia/sample', split='train',
                                 data_dir='{tmp_path / 'data'}')[0]
@@ -110,7 +114,7 @@ def test_stock_tfds_build_and_ours_give_identical_records(tmp_path):
         '--imports=tfds_artpedia.tfds_artpedia_dataset_builder',
         f'artpedia/sample/num_paintings={NUM_PAINTINGS}',
         f'--data_dir={tmp_path / "stock"}'])
-  cli.build('sample', data_dir=str(tmp_path / 'ours'), num_paintings=NUM_PAINTINGS)
+  build_command.build('sample', data_dir=str(tmp_path / 'ours'), num_paintings=NUM_PAINTINGS)
   stock = _records('artpedia/sample', tmp_path / 'stock')
   assert {s: len(r) for s, r in stock.items()} == {'train': 10, 'validation': 1, 'test': 1}
   _assert_same_records(stock, _records('artpedia/sample', tmp_path / 'ours'))
@@ -129,8 +133,8 @@ def test_stock_tfds_build_of_the_package_folder(tmp_path):
 def test_regions_config_reads_the_sample_folder_as_the_sample_config_generates_it(
     tmp_path):
   manual_dir = _manual_folder(tmp_path / 'manual', region_format='tsv')
-  cli.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
-  cli.build('sample', data_dir=str(tmp_path / 'data'), num_paintings=NUM_PAINTINGS)
+  build_command.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
+  build_command.build('sample', data_dir=str(tmp_path / 'data'), num_paintings=NUM_PAINTINGS)
   from_folder = _records('artpedia/regions', tmp_path / 'data')
   generated = _records('artpedia/sample', tmp_path / 'data')
   for split in SPLITS:
@@ -149,7 +153,7 @@ def test_images_config_skips_and_counts_bad_paintings(tmp_path, caplog):
   annotations['0']['contextual_sentences'] += ['', ' \n ']
   (manual_dir / 'artpedia.json').write_text(json.dumps(annotations))
 
-  builder = cli.build('images', data_dir=str(tmp_path / 'data'),
+  builder = build_command.build('images', data_dir=str(tmp_path / 'data'),
                       manual_dir=str(manual_dir), max_image_side=64)
   metadata = tfds.builder('artpedia/images', data_dir=tmp_path / 'data').info.metadata
   assert metadata['num_skipped'] == {'missing_image': 1, 'unreadable_image': 1}
@@ -193,25 +197,30 @@ def test_a_failed_build_leaves_no_dataset_behind(tmp_path, config, damage, optio
   manual_dir = _manual_folder(tmp_path / 'manual')
   damage(manual_dir)
   with pytest.raises(error, match=message):
-    cli.build(config, data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir),
+    build_command.build(config, data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir),
               **options)
   assert not _leftovers(tmp_path / 'data')
   assert not tfds.builder(f'artpedia/{config}', data_dir=tmp_path / 'data').is_prepared()
 
 
-def test_cli_reports_missing_manual_files_and_how_to_get_them(tmp_path, capsys):
-  assert cli.main(['build', '--config=images', f'--data_dir={tmp_path / "data"}',
-                   f'--manual_dir={tmp_path}']) == 1
-  error = capsys.readouterr().err
-  assert 'nothing was written' in error and 'artpedia.json not found' in error
-  assert 'python -m tfds_artpedia.download' in error
-  assert not _leftovers(tmp_path / 'data')
+def test_cli_reports_missing_manual_files_and_how_to_get_them(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'tfds_artpedia', 'build', '--config=images',
+       f'--data_dir={tmp_path / "data"}', f'--manual_dir={tmp_path}'],
+      cwd=REPO, capture_output=True, text=True, timeout=600,
+      env={**os.environ, 'PYTHONPATH': str(REPO)})
+  assert result.returncode == 1
+  assert result.stderr.splitlines()[-1] == (
+      f'error: {tmp_path / "artpedia.json"} not found: the manual folder holds '
+      'artpedia.json (from the Artpedia page) and images/ (python -m '
+      'tfds_artpedia.download --json=artpedia.json --out=DIR fetches them).')
+  assert not list((tmp_path / 'data').rglob('*'))
 
 
 def test_regions_config_skips_paintings_without_regions(tmp_path):
   manual_dir = _manual_folder(tmp_path / 'manual')
   (manual_dir / 'regions' / '5.npz').unlink()
-  builder = cli.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
+  builder = build_command.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
   assert builder.info.metadata['skipped_ids'] == {'missing_regions': ['5']}
   assert sum(s.num_examples for s in builder.info.splits.values()) == NUM_PAINTINGS - 1
 

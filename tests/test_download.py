@@ -2,14 +2,21 @@
 
 import io
 import json
+import os
+import pathlib
+import stat
+import subprocess
+import sys
 
-from absl.testing import flagsaver
 from PIL import Image
 import pytest
 
 from tests import fault_server
 from tests.fault_server import Reply
+from tfds_artpedia import annotations
 from tfds_artpedia import download
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # Small timeouts and back-offs keep every test within about a second (Retry-After: 1 s).
 FAST = dict(workers=4, max_requests_per_second=None, timeout_s=0.3, max_attempts=3,
@@ -270,16 +277,80 @@ def test_read_image_urls_keeps_only_urls_and_names_bad_entries(tmp_path):
     download.read_image_urls(path)
 
 
-def test_command_line_downloads_and_prints_summary(server, tmp_path, capsys):
+def _command(*args, umask=0o022):
+  return subprocess.run(
+      [sys.executable, '-m', 'tfds_artpedia.download', '--max_requests_per_second=0',
+       '--timeout=0.3', '--max_attempts=1', *args],
+      cwd=REPO, capture_output=True, text=True, timeout=300, umask=umask,
+      env={**os.environ, 'PYTHONPATH': str(REPO)})
+
+
+@pytest.mark.parametrize('max_failures, status', [(None, 1), (0.6, 0)])
+def test_command_line_fails_after_the_report_when_too_many_images_fail(
+    server, tmp_path, max_failures, status):
   json_path = tmp_path / 'artpedia.json'
   json_path.write_text(json.dumps({
       '1': {'img_url': server.route('/a.png', _png_reply()), 'split': 'train'},
       '2': {'img_url': server.route('/gone.png', Reply(404)), 'split': 'val'},
   }))
   out_dir = tmp_path / 'out'
-  with flagsaver.flagsaver(json=str(json_path), out=str(out_dir), max_requests_per_second=0):
-    download.main(['download'])
+  flags = [] if max_failures is None else [f'--max_failures={max_failures}']
+  result = _command(f'--json={json_path}', f'--out={out_dir}', *flags)
 
+  assert result.returncode == status, result.stderr
   assert _stored(out_dir) == {'1.png'}
-  printed = capsys.readouterr().out
-  assert '1 downloaded' in printed and '1 failed_permanently' in printed
+  assert _report(out_dir)['summary']['failed_permanently'] == 1
+  assert '1 downloaded' in result.stdout and '1 failed_permanently' in result.stdout
+  errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert errors == ([] if status == 0 else [
+      f'error: 1 of 2 images failed, more than --max_failures=0.05 (reasons in '
+      f'{out_dir / download.REPORT_NAME}); run again to retry them, or raise '
+      '--max_failures to accept the gaps.'])
+
+
+def test_command_line_fails_when_no_image_was_downloaded(server, tmp_path):
+  json_path = tmp_path / 'artpedia.json'
+  json_path.write_text(json.dumps(
+      {'1': {'img_url': server.route('/gone.png', Reply(404)), 'split': 'train'}}))
+  result = _command(f'--json={json_path}', f'--out={tmp_path / "out"}',
+                    '--max_failures=1')
+  assert result.returncode == 1
+  assert 'error: none of the 1 images could be downloaded' in result.stderr
+  assert _report(tmp_path / 'out')['summary']['failed_permanently'] == 1
+
+
+def test_html_served_as_an_image_is_a_failure_and_is_fetched_again(server, tmp_path):
+  html = Reply(200, b'<html><body>Please log in</body></html>',
+               {'Content-Type': 'image/jpeg'})
+  annotations = {'1': server.route('/a.jpg', html)}
+  summary = download.download_images(annotations, tmp_path, **FAST)
+  assert summary.results['1'].status == download.FAILED_PERMANENTLY
+  assert 'is not an image' in summary.results['1'].error
+  assert _stored(tmp_path) == set()
+  server.route('/a.jpg', Reply(200, JPEG, {'Content-Type': 'image/jpeg'}))
+  summary = download.download_images(annotations, tmp_path, **FAST)
+  assert summary.results['1'].status == download.DOWNLOADED
+  assert _stored(tmp_path) == {'1.jpg'}
+
+
+def test_extension_follows_the_format_in_the_file(server, tmp_path):
+  png_as_jpeg = Reply(200, PNG, {'Content-Type': 'image/jpeg'})
+  download.download_images({'1': server.route('/a.jpg', png_as_jpeg)}, tmp_path, **FAST)
+  assert _stored(tmp_path) == {'1.png'}
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o007, 0o660)])
+def test_files_get_the_mode_the_umask_gives(server, tmp_path, umask, mode):
+  json_path = tmp_path / 'artpedia.json'
+  json_path.write_text(json.dumps({'1': {'img_url': server.route('/a.png', _png_reply())}}))
+  result = _command(f'--json={json_path}', f'--out={tmp_path}', umask=umask)
+  assert result.returncode == 0, result.stderr
+  assert stat.S_IMODE((tmp_path / 'images' / '1.png').stat().st_mode) == mode
+  assert stat.S_IMODE((tmp_path / download.REPORT_NAME).stat().st_mode) == mode
+
+
+def test_duplicate_ids_in_the_json_are_refused_up_front(tmp_path):
+  path = tmp_path / 'artpedia.json'
+  path.write_text('{"7": {"img_url": "http://h/a.jpg"}, "7": {"img_url": "http://h/b.jpg"}}')
+  with pytest.raises(annotations.AnnotationError, match=r"duplicate painting ids \['7'\]"):
+    download.read_image_urls(path)

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 
-from absl import flags
 import numpy as np
 import pytest
 
@@ -18,6 +17,7 @@ from artpedia_jax import dataset
 from artpedia_jax import distributed
 from artpedia_jax import train
 from tests import e2e_helpers
+from tfds_artpedia import errors
 
 STEPS = 6
 TIMEOUT_S = 300
@@ -61,7 +61,7 @@ def test_explicit_settings_come_from_the_environment_when_flags_are_unset(monkey
   monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '10.0.0.1:1234')
   monkeypatch.setenv('JAX_NUM_PROCESSES', '4')
   monkeypatch.setenv('JAX_PROCESS_ID', '3')
-  assert distributed._explicit_settings() == {
+  assert distributed.explicit_settings() == {
       'coordinator_address': '10.0.0.1:1234', 'num_processes': 4, 'process_id': 3}
 
 
@@ -69,8 +69,14 @@ def test_explicit_settings_missing_name_what_to_pass(monkeypatch):
   monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '10.0.0.1:1234')
   monkeypatch.delenv('JAX_NUM_PROCESSES', raising=False)
   monkeypatch.delenv('JAX_PROCESS_ID', raising=False)
-  with pytest.raises(flags.ValidationError, match='--num_processes, --process_id'):
-    distributed._explicit_settings()
+  with pytest.raises(errors.UsageError, match='--num_processes, --process_id'):
+    distributed.explicit_settings()
+
+
+def test_explicit_settings_prefer_the_given_values(monkeypatch):
+  monkeypatch.setenv('JAX_NUM_PROCESSES', '4')
+  settings = distributed.explicit_settings('h:1', num_processes=2, process_id=1)
+  assert settings == {'coordinator_address': 'h:1', 'num_processes': 2, 'process_id': 1}
 
 
 @pytest.mark.slow

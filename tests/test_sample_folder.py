@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from tfds_artpedia import errors
 from tfds_artpedia import sample_corpus
 from tfds_artpedia import sample_folder
 
@@ -89,5 +90,5 @@ def test_write_folder_rejects_unknown_region_format(tmp_path):
 
 def test_write_folder_refuses_a_folder_with_files(tmp_path):
   (tmp_path / 'artpedia.json').write_text('{}')
-  with pytest.raises(FileExistsError, match='not empty'):
+  with pytest.raises(errors.UsageError, match='not empty'):
     _write_folder(tmp_path, num_paintings=2)

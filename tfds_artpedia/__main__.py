@@ -6,39 +6,32 @@ same records. Skipped paintings are logged as warnings and listed in the summary
 """
 
 import argparse
-from collections.abc import Sequence
-import sys
 
 from absl import logging
 
-from tfds_artpedia import annotations
+from tfds_artpedia import cli
 from tfds_artpedia import images as images_lib
-from tfds_artpedia import regions
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
-
-# Problems with the user's data: reported as one message, without a traceback.
-_DATA_ERRORS = (annotations.AnnotationError, regions.RegionError,
-                builder_lib.SkippedPaintingError, FileNotFoundError)
 
 
 def build(config: str, data_dir: str | None = None, manual_dir: str | None = None,
-          **options) -> builder_lib.Artpedia:
-  """Builds `artpedia/<config>` (a no-op when it is already built) and returns its builder.
+          overwrite: bool = False, **options) -> builder_lib.Artpedia:
+  """Builds `artpedia/<config>` and returns its builder.
 
-  `options` are the builder options: num_paintings, seed, max_image_side, strict.
+  A dataset already built from the same inputs is reused; one built from other inputs
+  is refused, or rebuilt with `overwrite`. `options` are the builder options:
+  num_paintings, seed, max_image_side, strict.
   """
   builder = builder_lib.Artpedia(config=config, data_dir=data_dir, **options)
-  builder_lib.prepare(builder, manual_dir)
-  return builder
+  return builder_lib.prepare(builder, manual_dir, overwrite=overwrite)
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog='python -m tfds_artpedia', description=__doc__,
+  parser = cli.ArgumentParser(prog='python -m tfds_artpedia', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   commands = parser.add_subparsers(dest='command', required=True)
   build_parser = commands.add_parser('build', help='Build one config of the dataset.')
-  build_parser.add_argument('--config', required=True,
-                            choices=[c.name for c in builder_lib.Artpedia.BUILDER_CONFIGS])
+  build_parser.add_argument('--config', required=True, choices=builder_lib.CONFIGS)
   build_parser.add_argument('--data_dir', help='TFDS data dir (default: TFDS_DATA_DIR or '
                             '~/tensorflow_datasets).')
   build_parser.add_argument('--manual_dir', help='Folder with artpedia.json, images/ and '
@@ -54,20 +47,18 @@ def _parser() -> argparse.ArgumentParser:
                             help='Size of the generated corpus (config sample).')
   build_parser.add_argument('--seed', type=int, default=0,
                             help='Seed of the generated corpus (config sample).')
+  build_parser.add_argument('--overwrite', action='store_true',
+                            help='Rebuild a dataset on disk that was built from other '
+                            'inputs (options, manual_dir or its files), instead of '
+                            'stopping with the differences.')
   return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
+def main(args: argparse.Namespace) -> int:
   logging.set_verbosity(logging.WARNING)  # skipped paintings are warnings
-  try:
-    builder = build(args.config, args.data_dir, args.manual_dir,
-                    num_paintings=args.num_paintings, seed=args.seed,
-                    max_image_side=args.max_image_side, strict=args.strict)
-  except _DATA_ERRORS as e:
-    print(f'Build of artpedia/{args.config} failed, nothing was written: {e}',
-          file=sys.stderr)
-    return 1
+  builder = build(args.config, args.data_dir, args.manual_dir, args.overwrite,
+                  num_paintings=args.num_paintings, seed=args.seed,
+                  max_image_side=args.max_image_side, strict=args.strict)
   counts = ', '.join(f'{name} {split.num_examples}'
                      for name, split in builder.info.splits.items())
   print(f'Built {builder.info.full_name} in {builder.data_dir}: {counts}.')
@@ -78,4 +69,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  cli.run(main, parser=_parser())

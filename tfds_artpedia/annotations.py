@@ -14,6 +14,8 @@ import json
 import os
 from typing import Any
 
+from tfds_artpedia import errors
+
 # Artpedia's split names → TFDS split names.
 SPLITS = {'train': 'train', 'val': 'validation', 'test': 'test'}
 REQUIRED_FIELDS = ('title', 'img_url', 'year', 'visual_sentences',
@@ -22,7 +24,7 @@ UNKNOWN_YEAR = -1
 _INT32_MAX = 2**31 - 1
 
 
-class AnnotationError(ValueError):
+class AnnotationError(errors.UserError, ValueError):
   """`artpedia.json` is malformed or one of its entries is invalid."""
 
 
@@ -61,13 +63,32 @@ def normalise_whitespace(text: str) -> str:
 
 def load(path: str | os.PathLike[str]) -> Annotations:
   """Reads and validates an `artpedia.json` file."""
-  with open(path, encoding='utf-8') as f:
-    text = f.read()
-  return parse(text, source=os.fspath(path))
+  return from_entries(read_json(path).items(), source=os.fspath(path))
+
+
+def read_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+  """The top-level object of an `artpedia.json`: UTF-8, well-formed, ids unique.
+
+  The entries are not validated (the downloader needs only their `img_url`).
+  """
+  source = os.fspath(path)
+  with open(path, 'rb') as f:
+    data = f.read()
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise AnnotationError(
+        f'{source}: not UTF-8 text (byte {data[e.start:e.start + 1]!r} at offset '
+        f'{e.start}); save the file as UTF-8, or download it again.') from e
+  return _json_object(text, source)
 
 
 def parse(text: str, source: str = 'artpedia.json') -> Annotations:
   """Validates the JSON text of an `artpedia.json` (`source` names it in errors)."""
+  return from_entries(_json_object(text, source).items(), source=source)
+
+
+def _json_object(text: str, source: str) -> Mapping[str, Any]:
   try:
     root = json.loads(text, object_pairs_hook=_PairsDict)
   except json.JSONDecodeError as e:
@@ -81,7 +102,7 @@ def parse(text: str, source: str = 'artpedia.json') -> Annotations:
   if root.duplicates:
     raise AnnotationError(
         f'{source}: duplicate painting ids {root.duplicates}: each id may appear once.')
-  return from_entries(root.items(), source=source)
+  return root
 
 
 def from_entries(entries: Iterable[tuple[str, Mapping[str, Any]]],

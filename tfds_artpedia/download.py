@@ -49,6 +49,10 @@ from absl import logging
 from PIL import Image
 import tqdm
 
+from tfds_artpedia import annotations as annotations_lib
+from tfds_artpedia import cli
+from tfds_artpedia import errors
+
 USER_AGENT = (
     'artpedia-jax/0.1 (https://github.com/artpedia-jax; artpedia-jax@example.org) '
     f'python-urllib/{sys.version_info.major}.{sys.version_info.minor}'
@@ -61,6 +65,9 @@ SKIPPED_EXISTING = 'skipped_existing'
 FAILED_PERMANENTLY = 'failed_permanently'
 FAILED_TRANSIENTLY = 'failed_transiently'
 STATUSES = (DOWNLOADED, SKIPPED_EXISTING, FAILED_PERMANENTLY, FAILED_TRANSIENTLY)
+FAILED = (FAILED_PERMANENTLY, FAILED_TRANSIENTLY)
+# Fraction of images that may fail (dead URLs) before the command reports a failure.
+DEFAULT_MAX_FAILURES = 0.05
 
 _EXTENSION_BY_CONTENT_TYPE = {
     'image/jpeg': 'jpg',
@@ -87,6 +94,22 @@ _TEMP_PATTERN = re.compile(r'\.[0-9]{1,20}\..*' + re.escape(_TEMP_SUFFIX))
 _CHUNK_BYTES = 1 << 16
 _SAVE_OPTIONS = {'JPEG': {'quality': 95}, 'WEBP': {'quality': 95}}
 _KEPT_METADATA = ('exif', 'icc_profile')
+_EXTENSION_BY_FORMAT = {'JPEG': 'jpg', 'PNG': 'png', 'GIF': 'gif', 'TIFF': 'tif',
+                        'WEBP': 'webp'}
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+# Mode of the files written, as `open` would give them (read once, before any thread).
+_FILE_MODE = 0o666 & ~_umask()
+
+
+class DownloadFailedError(errors.UserError):
+  """Too many images failed: the folder is not ready for a build."""
 
 
 class PermanentError(Exception):
@@ -124,6 +147,21 @@ class Summary:
   def describe(self) -> str:
     counts = ', '.join(f'{n} {status}' for status, n in self.counts.items())
     return f'{len(self.results)} images: {counts}. Details: {self.report_path}'
+
+  def check(self, max_failures: float) -> None:
+    """Raises DownloadFailedError when no image is on disk, or when more than the
+    fraction `max_failures` of the images failed."""
+    failed = sum(self.count(status) for status in FAILED)
+    on_disk = self.count(DOWNLOADED) + self.count(SKIPPED_EXISTING)
+    if self.results and not on_disk:
+      raise DownloadFailedError(
+          f'none of the {len(self.results)} images could be downloaded (reasons in '
+          f'{self.report_path}): check the network and the URLs, then run again.')
+    if failed > max_failures * len(self.results):
+      raise DownloadFailedError(
+          f'{failed} of {len(self.results)} images failed, more than --max_failures='
+          f'{max_failures:g} (reasons in {self.report_path}); run again to retry them, '
+          'or raise --max_failures to accept the gaps.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,17 +204,11 @@ class RateLimiter:
 
 def read_image_urls(json_path: str | os.PathLike[str]) -> dict[str, str]:
   """Reads only `id -> img_url` from `artpedia.json`; ids are checked by `download_images`."""
-  with open(json_path, encoding='utf-8') as f:
-    annotations = json.load(f)
-  if not isinstance(annotations, dict):
-    raise ValueError(
-        f'{json_path}: expected a JSON object keyed by painting id, got '
-        f'{type(annotations).__name__}; pass the original artpedia.json.')
   urls = {}
-  for painting_id, entry in annotations.items():
+  for painting_id, entry in annotations_lib.read_json(json_path).items():
     url = entry.get('img_url') if isinstance(entry, dict) else None
     if not isinstance(url, str):
-      raise ValueError(
+      raise annotations_lib.AnnotationError(
           f'{json_path}: entry {painting_id!r} has no string "img_url"; fix or remove '
           'that entry.')
     urls[painting_id] = url
@@ -301,6 +333,7 @@ class _Fetcher:
           os.fsync(f.fileno())
         if declared is not None and received != declared:
           raise TransientError(f'truncated transfer: {received} of {declared} bytes')
+        extension = _image_extension(temp, extension)
         if self._options.max_side:
           _downsize(temp, self._options.max_side, painting_id)
         name = f'{painting_id}.{extension}'
@@ -406,11 +439,30 @@ def _extension(response) -> str:
       f'accepted formats: {", ".join(sorted(_EXTENSIONS))}.')
 
 
+def _image_extension(path: pathlib.Path, served_as: str) -> str:
+  """The extension of the image format in the file's header; not an image: PermanentError.
+
+  A server may answer with an HTML page (an error or a login page) under an image type.
+  """
+  try:
+    with Image.open(path) as image:  # reads the header only
+      image_format = image.format
+  except Image.DecompressionBombError:
+    return served_as  # a header Pillow parsed, of a huge image: the builder decides
+  except (OSError, ValueError) as e:
+    raise PermanentError(f'the body served as {served_as} is not an image ({e}).') from None
+  if image_format not in _EXTENSION_BY_FORMAT:
+    raise PermanentError(f'{image_format} images are not accepted; accepted: '
+                         f'{", ".join(sorted(_EXTENSION_BY_FORMAT))}.')
+  return _EXTENSION_BY_FORMAT[image_format]
+
+
 @contextlib.contextmanager
 def _temp_path(directory: pathlib.Path, label: str):
   """A fresh file in `directory` (same file system, so os.replace is atomic), always removed."""
   fd, name = tempfile.mkstemp(prefix=f'.{label}.', suffix=_TEMP_SUFFIX, dir=directory)
   os.close(fd)
+  os.chmod(name, _FILE_MODE)  # mkstemp's 0600 would hide the files from other users
   try:
     yield pathlib.Path(name)
   finally:
@@ -462,31 +514,47 @@ def _write_report(summary: Summary) -> None:
     os.replace(temp, path)
 
 
-_JSON = flags.DEFINE_string('json', None, 'Path of artpedia.json.')
-_OUT = flags.DEFINE_string('out', None, 'Output folder; images go to OUT/images/.')
-_WORKERS = flags.DEFINE_integer('workers', 4, 'Concurrent downloads.')
-_MAX_RPS = flags.DEFINE_float(
-    'max_requests_per_second', 5.0, 'Request rate limit over all workers (0: none).')
-_TIMEOUT = flags.DEFINE_float('timeout', 30.0, 'Seconds of network silence before retrying.')
-_MAX_ATTEMPTS = flags.DEFINE_integer('max_attempts', 5, 'Requests per image at most.')
-_MAX_RETRY_AFTER = flags.DEFINE_float(
-    'max_retry_after', 300.0, 'Longest Retry-After (s) to wait; longer ones fail the image.')
-_MAX_BYTES = flags.DEFINE_integer('max_bytes', 200 * 2**20, 'Largest image file, in bytes.')
-_MAX_SIDE = flags.DEFINE_integer(
-    'max_side', None, 'If set, store copies whose longer side is at most this many pixels.')
+def _define_flags() -> None:
+  """Flags exist only when this module runs as the program, not when it is imported."""
+  flags.DEFINE_string('json', None, 'Path of artpedia.json.', required=True)
+  flags.DEFINE_string('out', None, 'Output folder; images go to OUT/images/.',
+                      required=True)
+  flags.DEFINE_integer('workers', 4, 'Concurrent downloads.')
+  flags.DEFINE_float('max_requests_per_second', 5.0,
+                     'Request rate limit over all workers (0: none).')
+  flags.DEFINE_float('timeout', 30.0, 'Seconds of network silence before retrying.')
+  flags.DEFINE_integer('max_attempts', 5, 'Requests per image at most.')
+  flags.DEFINE_float('max_retry_after', 300.0,
+                     'Longest Retry-After (s) to wait; longer ones fail the image.')
+  flags.DEFINE_integer('max_bytes', 200 * 2**20, 'Largest image file, in bytes.')
+  flags.DEFINE_integer('max_side', None, 'If set, store copies whose longer side is at '
+                       'most this many pixels.')
+  flags.DEFINE_float('max_failures', DEFAULT_MAX_FAILURES,
+                     'Largest fraction of images that may fail before the command exits '
+                     'with status 1 (Artpedia has a few dead URLs).')
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  args = flags.FLAGS
+  if not os.path.isfile(args.json):
+    raise errors.UsageError(f'--json={args.json}: no such file; pass the path of '
+                            'artpedia.json (from the Artpedia page of AImageLab).')
+  urls = read_image_urls(args.json)
+  if not urls:
+    raise errors.UserError(f'--json={args.json} lists no painting: pass the original '
+                           'artpedia.json.')
   summary = download_images(
-      read_image_urls(_JSON.value), _OUT.value, workers=_WORKERS.value,
-      max_requests_per_second=_MAX_RPS.value, timeout_s=_TIMEOUT.value,
-      max_attempts=_MAX_ATTEMPTS.value, max_retry_after_s=_MAX_RETRY_AFTER.value,
-      max_bytes=_MAX_BYTES.value, max_side=_MAX_SIDE.value)
+      urls, cli.writable_folder(args.out, '--out'), workers=args.workers,
+      max_requests_per_second=args.max_requests_per_second, timeout_s=args.timeout,
+      max_attempts=args.max_attempts, max_retry_after_s=args.max_retry_after,
+      max_bytes=args.max_bytes, max_side=args.max_side)
   print(summary.describe())
+  summary.check(args.max_failures)
+  return 0
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['json', 'out'])
-  app.run(main)
+  _define_flags()
+  cli.run(main)

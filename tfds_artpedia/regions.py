@@ -23,13 +23,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tfds_artpedia import errors
+
 FEATURE_DIM = 2048  # bottom-up attention's; the sample corpora draw features of this size
 TSV_FIELDS = ('image_id', 'image_w', 'image_h', 'num_boxes', 'boxes', 'features')
 # One TSV line holds 100 x 2048 float32 in base64 (~1.1 MB): above csv's 128 KB default.
 _TSV_FIELD_LIMIT = 1 << 30
 
 
-class RegionError(ValueError):
+class RegionError(errors.UserError, ValueError):
   """Region features that do not match the annotations or are malformed."""
 
 

@@ -6,11 +6,11 @@ statistics afterwards.
 """
 
 import json
-import sys
 
 from absl import app
 from absl import flags
 
+from tfds_artpedia import cli
 from tfds_artpedia import sample_corpus
 from tfds_artpedia import sample_folder
 from tfds_artpedia import sample_statistics
@@ -28,11 +28,8 @@ _REGION_FORMAT = flags.DEFINE_enum('region_format', 'npz', sample_folder.REGION_
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    paintings = sample_corpus.generate(_NUM_PAINTINGS.value, _SEED.value)
-    sample_folder.write_folder(_OUT.value, paintings, _REGION_FORMAT.value)
-  except (ValueError, FileExistsError) as e:
-    sys.exit(f'error: {e}')
+  paintings = sample_corpus.generate(_NUM_PAINTINGS.value, _SEED.value)
+  sample_folder.write_folder(_OUT.value, paintings, _REGION_FORMAT.value)
   statistics = sample_statistics.corpus_statistics(
       sample_corpus.generate(_NUM_PAINTINGS.value, _SEED.value))
   print(f'Wrote {_NUM_PAINTINGS.value} paintings to {_OUT.value}')
@@ -40,4 +37,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

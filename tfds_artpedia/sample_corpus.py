@@ -23,6 +23,7 @@ import urllib.parse
 import numpy as np
 from PIL import Image
 
+from tfds_artpedia import errors
 from tfds_artpedia import sample_noise
 from tfds_artpedia import sample_scene as scene
 from tfds_artpedia import sample_sentences as sentences
@@ -128,7 +129,7 @@ def generate(num_paintings: int = 1000, seed: int = 0) -> Iterator[SamplePaintin
   are checked now, not at the first painting.
   """
   if num_paintings < 0 or seed < 0:
-    raise ValueError(f'num_paintings and seed must be >= 0, got num_paintings={num_paintings}, '
+    raise errors.UsageError(f'num_paintings and seed must be >= 0, got num_paintings={num_paintings}, '
                      f'seed={seed}.')
   world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
   world = sentences.world(world_rng)

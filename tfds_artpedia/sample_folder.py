@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tfds_artpedia import errors
 from tfds_artpedia import regions as regions_lib
 from tfds_artpedia import sample_corpus
 from tfds_artpedia.sample_corpus import SamplePainting
@@ -67,10 +68,10 @@ def write_folder(out_dir: str | os.PathLike[str], paintings: Iterable[SamplePain
   region format) is left beside the new one.
   """
   if region_format not in REGION_FORMATS:
-    raise ValueError(f'region_format must be one of {REGION_FORMATS}, got {region_format!r}.')
+    raise errors.UsageError(f'region_format must be one of {REGION_FORMATS}, got {region_format!r}.')
   if os.path.isdir(out_dir) and os.listdir(out_dir):
-    raise FileExistsError(f'{out_dir} is not empty: write the sample corpus into a new or '
-                          'empty folder.')
+    raise errors.UsageError(f'{out_dir} is not empty: write the sample corpus into a new '
+                            'or empty folder.')
   images_dir, regions_dir = os.path.join(out_dir, 'images'), os.path.join(out_dir, 'regions')
   os.makedirs(images_dir, exist_ok=True)
   os.makedirs(regions_dir, exist_ok=True)

@@ -19,7 +19,9 @@ leaves no dataset behind.
 
 import collections
 from collections.abc import Callable, Iterator
+import os
 import pathlib
+import shutil
 from typing import Any
 
 from absl import logging
@@ -27,6 +29,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfds_artpedia import annotations as annotations_lib
+from tfds_artpedia import build_inputs
+from tfds_artpedia import errors
 from tfds_artpedia import images as images_lib
 from tfds_artpedia import regions as regions_lib
 from tfds_artpedia import sample_corpus
@@ -34,7 +38,10 @@ from tfds_artpedia import sample_corpus
 SPLITS = ('train', 'validation', 'test')
 FILE_FORMAT = 'array_record'
 DEFAULT_NUM_PAINTINGS = 1000
+CONFIGS = ('sample', 'images', 'regions')
 WITH_REGIONS = ('sample', 'regions')
+# Keyword arguments of the builder, also given in a dataset name: artpedia/sample/seed=3.
+OPTIONS = ('num_paintings', 'seed', 'max_image_side', 'strict')
 
 Example = dict[str, Any]
 # Raw bytes rather than a tf.Example float list: measured on the sample config, building
@@ -42,15 +49,20 @@ Example = dict[str, Any]
 _RAW = tfds.features.Encoding.BYTES
 
 
-class SkippedPaintingError(RuntimeError):
+class SkippedPaintingError(errors.UserError, RuntimeError):
   """A painting that cannot be built, in a `strict` build."""
+
+
+class StaleDatasetError(errors.UsageError):
+  """The dataset on disk was built from other inputs than those asked for now."""
 
 
 class BuildStats:
   """What a build skipped or dropped: written to the metadata and the log."""
 
-  def __init__(self, options: dict[str, Any]):
+  def __init__(self, options: dict[str, Any], inputs: dict[str, Any]):
     self.options = options
+    self.inputs = inputs
     self.num_annotated = 0
     self.num_empty_sentences_dropped = 0
     self.skipped: dict[str, list[str]] = collections.defaultdict(list)
@@ -58,6 +70,7 @@ class BuildStats:
   def as_metadata(self) -> dict[str, Any]:
     return {
         'build_options': self.options,
+        build_inputs.METADATA_KEY: self.inputs,
         'num_paintings_annotated': self.num_annotated,
         'num_empty_sentences_dropped': self.num_empty_sentences_dropped,
         'num_skipped': {reason: len(ids) for reason, ids in sorted(self.skipped.items())},
@@ -100,12 +113,12 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
-          name='sample', description='Generated sample corpus: images and regions, no '
+          name=CONFIGS[0], description='Generated sample corpus: images and regions, no '
           'download (builder options num_paintings, default 1000, and seed).'),
       tfds.core.BuilderConfig(
-          name='images', description='Real Artpedia: images from manual_dir.'),
+          name=CONFIGS[1], description='Real Artpedia: images from manual_dir.'),
       tfds.core.BuilderConfig(
-          name='regions', description='Real Artpedia: images and region features from '
+          name=CONFIGS[2], description='Real Artpedia: images and region features from '
           'manual_dir.'),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -131,7 +144,7 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
                file_format: str | None = None, **kwargs: Any):
     """`num_paintings` and `seed` size the `sample` config; the others apply to all."""
     if num_paintings < 1 or max_image_side < 1:
-      raise ValueError(f'num_paintings ({num_paintings}) and max_image_side '
+      raise errors.UsageError(f'num_paintings ({num_paintings}) and max_image_side '
                        f'({max_image_side}) must be positive.')
     self._options = {'num_paintings': num_paintings, 'seed': seed,
                      'max_image_side': max_image_side, 'strict': strict}
@@ -164,12 +177,23 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
         metadata=tfds.core.MetadataDict(),
     )
 
+  @property
+  def options(self) -> dict[str, Any]:
+    """The builder options (`OPTIONS`) of this build."""
+    return dict(self._options)
+
+  @property
+  def reads_manual_dir(self) -> bool:
+    return self.builder_config.name != 'sample'
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    self._stats = BuildStats(self._options)
-    if self.builder_config.name == 'sample':
+    manual_dir = os.fspath(dl_manager.manual_dir) if self.reads_manual_dir else None
+    self._stats = BuildStats(self._options, build_inputs.record(
+        self.builder_config.name, self._options, manual_dir))
+    if manual_dir is None:
       examples = SplitDispatcher(self._sample_examples())
     else:
-      examples = self._folder_examples(pathlib.Path(dl_manager.manual_dir))
+      examples = self._folder_examples(pathlib.Path(manual_dir))
     return {split: self._generate_examples(examples, split) for split in SPLITS}
 
   def _generate_examples(self, examples: Callable[[str], Iterator[tuple[str, Example]]],
@@ -240,16 +264,86 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
     self._stats.skipped[reason].append(painting_id)
 
 
-def prepare(builder: tfds.core.DatasetBuilder, manual_dir: str | None) -> None:
-  """Builds `builder`'s dataset as array_record (a no-op when it is already built).
+def prepare(builder: Artpedia, manual_dir: str | None, *, overwrite: bool = False,
+            overwrite_hint: str = '--overwrite') -> Artpedia:
+  """Builds `builder`'s dataset as array_record and returns the builder of the result.
 
   The one build call behind `python -m tfds_artpedia build` and `run.py`'s build on
-  first use, so both write the same files.
+  first use, so both write the same files. A dataset already on disk is reused when it
+  was built from the same inputs (`build_inputs`); otherwise this raises
+  StaleDatasetError naming the differences (`overwrite_hint` says how to rebuild), or
+  with `overwrite` rebuilds it, keeping the old one until the new one is complete.
   """
-  builder.download_and_prepare(
-      file_format=FILE_FORMAT,
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
-                                                   try_download_gcs=False))
+  name = builder.builder_config.name
+  if builder.reads_manual_dir and (manual_dir or not builder.is_prepared()):
+    _check_manual_dir(name, manual_dir)
+  asked = build_inputs.record(name, builder.options,
+                              manual_dir if builder.reads_manual_dir else None)
+  if not builder.is_prepared():
+    _download_and_prepare(builder, manual_dir)
+    return builder
+  found = build_inputs.differences(
+      builder.info.metadata.get(build_inputs.METADATA_KEY), asked)
+  if not found:
+    return builder
+  if not overwrite:
+    raise StaleDatasetError(
+        f'{builder.info.full_name} in {builder.data_dir_root} was built from other '
+        f'inputs: {"; ".join(found)}. Rebuild it with {overwrite_hint}, or pass another '
+        'data_dir to keep both.')
+  logging.warning('Rebuilding %s: %s.', builder.info.full_name, '; '.join(found))
+  return _rebuild(builder, manual_dir)
+
+
+def _check_manual_dir(config: str, manual_dir: str | None) -> None:
+  if not manual_dir:
+    raise errors.UsageError(
+        f'artpedia/{config} is read from a manual folder: pass --manual_dir=DIR, DIR '
+        'holding artpedia.json, images/ and (for regions) regions/.')
+  if not os.path.isdir(manual_dir):
+    raise errors.UsageError(
+        f'manual_dir {manual_dir} is not a folder: pass the folder holding '
+        'artpedia.json and images/ (python -m tfds_artpedia.download --out=DIR '
+        'writes one).')
+
+
+def _rebuild(builder: Artpedia, manual_dir: str | None) -> Artpedia:
+  """Builds afresh next to the old dataset, which is restored if the build fails."""
+  old = pathlib.Path(os.fspath(builder.data_path))
+  aside = old.with_name(old.name + '.replaced')
+  shutil.rmtree(aside, ignore_errors=True)
+  os.rename(old, aside)
+  try:
+    fresh = type(builder)(config=builder.builder_config.name,
+                          data_dir=builder.data_dir_root, **builder.options)
+    _download_and_prepare(fresh, manual_dir)
+  except BaseException:
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(aside, old)
+    raise
+  shutil.rmtree(aside)
+  return fresh
+
+
+def _download_and_prepare(builder: Artpedia, manual_dir: str | None) -> None:
+  """TFDS's build; on failure, also removes the folders this build created.
+
+  TFDS cleans its temporary dataset folder, not the data_dir, `downloads/` or
+  `artpedia/<config>/` it made around it; everything in those came from this build.
+  """
+  data_path = pathlib.Path(os.fspath(builder.data_path))
+  root = pathlib.Path(os.fspath(builder.data_dir_root))
+  created = [folder for folder in (root, root / 'downloads', data_path.parent.parent,
+                                   data_path.parent) if not folder.exists()]
+  try:
+    builder.download_and_prepare(
+        file_format=FILE_FORMAT,
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir,
+                                                     try_download_gcs=False))
+  except BaseException:
+    for folder in created:
+      shutil.rmtree(folder, ignore_errors=True)
+    raise
 
 
 def _record(painting: annotations_lib.Painting, jpeg: bytes,
@@ -269,6 +363,8 @@ def _record(painting: annotations_lib.Painting, jpeg: bytes,
 
 def _required(path: pathlib.Path) -> pathlib.Path:
   if not path.exists():
-    raise FileNotFoundError(
-        f'{path} not found. {Artpedia.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+    raise errors.UserError(
+        f'{path} not found: the manual folder holds artpedia.json (from the Artpedia '
+        'page) and images/ (python -m tfds_artpedia.download --json=artpedia.json '
+        '--out=DIR fetches them).')
   return path

@@ -1,4 +1,4 @@
-"""Losses against plain numpy loops on small random matrices."""
+"""Losses against plain numpy loops (`reference_losses`) on small random matrices."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from artpedia_jax import losses
+from tests import reference_losses
 
 MARGIN = 0.2
 
@@ -19,35 +20,12 @@ def _batch(seed, size=6):
   return scores, painting[:, None] == painting[None, :]
 
 
-def _numpy_hinge(scores, same, max_violation):
-  size = len(scores)
-  total = 0.0
-  for query in range(size):
-    i2t = [max(0.0, MARGIN + scores[query, j] - scores[query, query])
-           for j in range(size) if not same[query, j]]
-    t2i = [max(0.0, MARGIN + scores[i, query] - scores[query, query])
-           for i in range(size) if not same[i, query]]
-    for costs in (i2t, t2i):
-      total += (max(costs, default=0.0) if max_violation else sum(costs))
-  return total / size
-
-
-def _numpy_infonce(scores, same, temperature):
-  size = len(scores)
-  total = 0.0
-  for query in range(size):
-    for candidates in (scores[query], scores[:, query]):
-      kept = [candidates[k] / temperature for k in range(size)
-              if k == query or not same[query, k]]
-      total += np.log(np.sum(np.exp(kept))) - candidates[query] / temperature
-  return total / (2 * size)
-
-
 @pytest.mark.parametrize('max_violation', [True, False])
 def test_hinge_matches_numpy(max_violation):
   scores, same = _batch(seed=0)
   got = losses.hinge_loss(scores, same, margin=MARGIN, max_violation=max_violation)
-  np.testing.assert_allclose(got, _numpy_hinge(scores, same, max_violation), rtol=1e-5)
+  want = reference_losses.hinge(scores, same, margin=MARGIN, max_violation=max_violation)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_hinge_never_uses_same_painting_pairs_as_negatives():
@@ -65,10 +43,9 @@ def test_hinge_switches_on_a_traced_max_violation():
   scores, same = _batch(seed=2)
   loss = jax.jit(lambda flag: losses.hinge_loss(
       scores, same, margin=MARGIN, max_violation=flag))
-  np.testing.assert_allclose(loss(jnp.array(True)), _numpy_hinge(scores, same, True),
-                             rtol=1e-5)
-  np.testing.assert_allclose(loss(jnp.array(False)), _numpy_hinge(scores, same, False),
-                             rtol=1e-5)
+  for flag in (True, False):
+    want = reference_losses.hinge(scores, same, margin=MARGIN, max_violation=flag)
+    np.testing.assert_allclose(loss(jnp.array(flag)), want, rtol=1e-5)
 
 
 def test_hinge_is_zero_without_negatives():
@@ -81,7 +58,18 @@ def test_hinge_is_zero_without_negatives():
 def test_infonce_matches_numpy(temperature):
   scores, same = _batch(seed=4)
   got = losses.infonce_loss(scores, same, jnp.log(temperature))
-  np.testing.assert_allclose(got, _numpy_infonce(scores, same, temperature), rtol=1e-5)
+  np.testing.assert_allclose(got, reference_losses.infonce(scores, same, temperature),
+                             rtol=1e-5)
+
+
+def test_infonce_temperature_is_floored_at_min_temperature():
+  scores, same = _batch(seed=8)
+  collapsed = jnp.log(losses.MIN_TEMPERATURE / 100)
+  np.testing.assert_allclose(
+      losses.infonce_loss(scores, same, collapsed),
+      reference_losses.infonce(scores, same, losses.MIN_TEMPERATURE), rtol=1e-5)
+  # Below the floor the temperature gets no gradient: it cannot drift further down.
+  assert jax.grad(losses.infonce_loss, argnums=2)(scores, same, collapsed) == 0.0
 
 
 def test_infonce_temperature_gets_a_gradient():
@@ -97,16 +85,6 @@ def test_infonce_without_negatives_is_zero():
                              atol=1e-6)
 
 
-def _numpy_bce(logits, labels, mask, pos_weight):
-  losses_, correct = [], []
-  for x, y, m in zip(logits.ravel(), labels.ravel(), mask.ravel()):
-    if m:
-      p = 1 / (1 + np.exp(-x))
-      losses_.append(-(pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p)))
-      correct.append((p > 0.5) == (y == 1))
-  return np.mean(losses_), np.mean(correct)
-
-
 @pytest.mark.parametrize('pos_weight', [1.0, 2.5])
 def test_classification_loss_matches_numpy(pos_weight):
   rng = np.random.default_rng(7)
@@ -114,7 +92,7 @@ def test_classification_loss_matches_numpy(pos_weight):
   labels = rng.integers(0, 2, (4, 3)).astype(np.float32)
   mask = rng.uniform(size=(4, 3)) < 0.7
   loss, accuracy = losses.classification_loss(logits, labels, mask, pos_weight=pos_weight)
-  want_loss, want_accuracy = _numpy_bce(logits, labels, mask, pos_weight)
+  want_loss, want_accuracy = reference_losses.bce(logits, labels, mask, pos_weight)
   np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
   np.testing.assert_allclose(accuracy, want_accuracy, rtol=1e-6)
 

@@ -177,6 +177,7 @@ def _changed(before, after) -> bool:
 
 @pytest.mark.parametrize('frozen', [False, True])
 def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen):
+  """... and a skipped (non-finite) step updates neither, nor the optimiser."""
   config = pixel_config(**{'model.backbone_frozen': frozen,
                            'optimizer.warmup_steps': 0})
   model = model_lib.ArtpediaModel(config, vocab_size=train_fixtures.VOCAB_SIZE,
@@ -196,6 +197,14 @@ def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen
                   after['params'][model_lib.PIXEL_ENCODER]) is not frozen
   assert _changed(before['params']['region_projection'],
                   after['params']['region_projection'])
+
+  nan_labels = _pixel_batch(config, 8)
+  nan_labels['cls_labels'][0, 0] = np.nan  # the batch norm sees finite images
+  state, metrics = step(state, sharding.global_batch(mesh, nan_labels))
+  assert int(metrics['skipped']) == 1
+  skipped = jax.device_get(state)
+  for key in ('params', 'opt_state', 'model_state'):
+    train_fixtures.assert_trees_equal(skipped[key], after[key])
 
 
 @pytest.mark.parametrize('frozen', [False, True])

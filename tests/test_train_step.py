@@ -1,6 +1,8 @@
-"""The sharded train step: same loss and gradients on 8 devices as on 1, linear memory."""
+"""The objective against a numpy reference, and the sharded train step: same loss and
+gradients on 8 devices as on 1, linear memory, skipped non-finite steps."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from artpedia_jax import model as model_lib
 from artpedia_jax import optim
 from artpedia_jax import sharding
 from artpedia_jax import train_step
+from tests import reference_losses
 from tests import train_fixtures
 
 
@@ -81,22 +84,6 @@ def test_step_updates_params_counts_steps_and_reports_metrics():
   assert any(changed)
 
 
-def test_non_finite_batch_is_skipped_and_leaves_params_unchanged():
-  config = train_fixtures.tiny_config()
-  step, state, batch = _step_and_state(config, 16)
-  before = jax.device_get(state['params'])
-  bad = dict(batch)
-  bad['regions'] = batch['regions'].at[0, 0, 0].set(np.nan)
-  mesh = sharding.make_mesh()
-  bad['regions'] = jax.device_put(bad['regions'], sharding.batch_sharded(mesh))
-  state, metrics = step(state, bad)
-  assert int(metrics['skipped']) == 1
-  assert int(state['step']) == 1
-  for a, b in zip(jax.tree.leaves(jax.device_get(state['params'])),
-                  jax.tree.leaves(before)):
-    np.testing.assert_array_equal(a, b)
-
-
 def test_loss_falls_on_a_fixed_batch():
   config = train_fixtures.tiny_config()
   step, state, batch = _step_and_state(config, 16)
@@ -105,3 +92,127 @@ def test_loss_falls_on_a_fixed_batch():
     state, metrics = step(state, batch)
     losses.append(float(metrics['loss']))
   assert losses[-1] < 0.5 * losses[0], losses
+
+
+# ------------------------------------------------------------- the objective, by hand
+
+WARMUP = 3  # loss.max_violation_warmup_steps of the reference tests
+
+
+def _reference_config(rank):
+  config = train_fixtures.tiny_config(score='align')
+  config.loss.rank = rank
+  config.loss.max_violation = True
+  config.loss.max_violation_warmup_steps = WARMUP
+  config.loss.cls_weight = 0.7
+  config.loss.cls_pos_weight = 1.5
+  return config
+
+
+def _reference_batch(config):
+  """Six pairs; rows 0 and 1 are two sentences of one painting (same regions)."""
+  batch = train_fixtures.synthetic_batch(config, batch_size=6, seed=3)
+  for name in model_lib.REGION_INPUTS:
+    batch[name][1] = batch[name][0]
+  assert batch['painting'][0] == batch['painting'][1]
+  return batch
+
+
+def _reference_objective(model, batch, config, step):
+  """rank + cls_weight * cls, written out pair by pair in numpy.
+
+  Only the encoders and the classifier head come from the model; the scores, the
+  negatives, the warm-up switch, the pairing of classifier sentences with their own
+  painting and the weighting are the reference's own.
+  """
+  v, rmask, _ = model.encode_painting_inputs(batch, train=True)
+  w, wmask = model.encode_sentences(batch['tokens'])
+  v, rmask, w, wmask = map(np.asarray, (v, rmask, w, wmask))
+  scores = reference_losses.align(v, rmask, w, wmask)
+  painting = batch['painting']
+  same = np.array([[painting[i] == painting[j] for j in range(len(painting))]
+                   for i in range(len(painting))])
+  if config.loss.rank == 'infonce':
+    temperature = float(np.exp(model.log_temperature[...]))
+    rank = reference_losses.infonce(scores, same, temperature)
+  else:
+    rank = reference_losses.hinge(
+        scores, same, margin=config.loss.margin,
+        max_violation=step >= config.loss.max_violation_warmup_steps)
+
+  b, c, t = batch['cls_tokens'].shape
+  own = [i for i in range(b) for _ in range(c)]  # sentence (i, k) is of painting i
+  cls_w, cls_wmask = model.encode_sentences(batch['cls_tokens'].reshape(b * c, t))
+  logits = np.asarray(model.classify(v[own], rmask[own], cls_w, cls_wmask))
+  cls, _ = reference_losses.bce(logits, batch['cls_labels'].ravel(),
+                                batch['cls_mask'].ravel(), config.loss.cls_pos_weight)
+  return rank + config.loss.cls_weight * cls
+
+
+@pytest.mark.parametrize('rank, step', [('hinge', WARMUP - 1), ('hinge', WARMUP),
+                                        ('infonce', 0)])
+def test_objective_equals_a_numpy_reference(rank, step):
+  config = _reference_config(rank)
+  model = train_fixtures.tiny_model(config)
+  batch = _reference_batch(config)
+  total, parts = train_step.objective(model, batch, config, jnp.asarray(step))
+  want = _reference_objective(model, batch, config, step)
+  np.testing.assert_allclose(total, want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(parts['loss'], total)
+
+
+@pytest.mark.parametrize('rank', ['hinge', 'infonce'])
+def test_gradients_reach_every_parameter_that_should_move(rank):
+  config = _reference_config(rank)
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
+  batch = _reference_batch(config)
+
+  def loss(params):
+    model = model_lib.merge(graphdef, {'params': params, 'model_state': {}})
+    return train_step.objective(model, batch, config, jnp.asarray(WARMUP))[0]
+
+  grads = jax.jit(jax.grad(loss))(variables['params'])
+  moving = {jax.tree_util.keystr(path): bool(np.any(np.asarray(g) != 0))
+            for path, g in jax.tree_util.tree_leaves_with_path(grads)}
+  # Only InfoNCE uses the learned temperature; everything else is in every loss.
+  temperature = "['log_temperature']"
+  assert moving.pop(temperature) is (rank == 'infonce')
+  assert all(moving.values()), [name for name, moves in moving.items() if not moves]
+
+
+# ---------------------------------------------------------------- skipped steps
+
+
+def test_skipped_step_keeps_the_state_and_the_next_step_is_the_uninterrupted_one():
+  config = train_fixtures.tiny_config()  # 5 warm-up steps: the rate changes every step
+  mesh = sharding.make_mesh()
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
+  optimizer = optim.make_optimizer(config, total_steps=100)
+  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
+  batch = lambda seed, **changes: sharding.global_batch(
+      mesh, dict(train_fixtures.synthetic_batch(config, 16, seed=seed), **changes))
+  state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
+  for seed in range(2):
+    state, _ = step(state, batch(seed))
+  before = jax.device_get(state)
+
+  nan_regions = train_fixtures.synthetic_batch(config, 16, seed=2)['regions']
+  nan_regions[3, 0, 0] = np.nan
+  state, metrics = step(state, batch(2, regions=nan_regions))
+  assert int(metrics['skipped']) == 1
+  skipped = jax.device_get(state)
+  assert int(skipped['step']) == int(before['step']) + 1
+  for key in ('params', 'opt_state', 'model_state'):  # the optimiser's count included
+    train_fixtures.assert_trees_equal(skipped[key], before[key])
+
+  resumed, resumed_metrics = step(state, batch(3))
+  uninterrupted, uninterrupted_metrics = step(sharding.replicate(mesh, before), batch(3))
+  assert int(resumed_metrics['skipped']) == 0
+  for key in ('params', 'opt_state', 'model_state'):
+    train_fixtures.assert_trees_equal(jax.device_get(resumed[key]),
+                                      jax.device_get(uninterrupted[key]))
+  # Two updates applied before: the third applies 2/5 of the peak, and says so, also
+  # after the skip (the step counter is one ahead of the optimiser's count there).
+  rate = 2 / config.optimizer.warmup_steps * config.optimizer.learning_rate
+  for logged in (metrics, resumed_metrics, uninterrupted_metrics):
+    np.testing.assert_allclose(float(logged['learning_rate']), rate, rtol=1e-6)

@@ -1,6 +1,7 @@
 """Small synthetic models and batches shared by the train-step and evaluator tests."""
 
 from flax import nnx
+import jax
 import numpy as np
 
 from artpedia_jax import model as model_lib
@@ -46,3 +47,10 @@ def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndar
       'cls_labels': rng.integers(0, 2, size=(batch_size, c)).astype(np.float32),
       'cls_mask': rng.uniform(size=(batch_size, c)) < 0.8,
   }
+
+
+def assert_trees_equal(actual, expected) -> None:
+  """Same structure and bitwise-equal leaves (host or device arrays)."""
+  assert jax.tree.structure(actual) == jax.tree.structure(expected)
+  for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(e))

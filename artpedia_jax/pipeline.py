@@ -10,7 +10,18 @@ position is a global batch count that grain checkpoints as `{"next_index": k}`. 
 straddle epoch boundaries (drop-remainder happens once, on the infinite stream).
 
 The classifier's sentences are drawn with an RNG seeded by (seed, global position), so they
-too are independent of the process count, of the worker count and of restarts.
+too are independent of the process count, of the worker count and of restarts. The ranking
+sentence of a row fills one of its painting's visual classifier slots (slot 0, when there
+is a visual slot), so the train step encodes it once for both losses: `tokens` [b, T] holds
+the ranking sentences, `cls_tokens` [b, K, T] the classifier's other sentences
+(K = `extra_cls_sentences(C)`), and `cls_labels` / `cls_mask` [b, 1 + K] describe slot 0
+(the ranking sentence) then the K others.
+
+Sentence lengths. A global batch's sentences are padded only to the smallest of
+`dataset.length_buckets` (clipped to `max_words`) that holds the longest sentence of any
+painting of the *global* batch (the per-record longest sentence comes from a scan made
+once, `record_max_words`), so every process pads to the same width without talking to the
+others.
 
 Painting inputs. With region features (`config.model.backbone` empty) a batch carries
 `regions`, `boxes` and `region_mask`; with a pixel backbone it carries `images` instead,
@@ -26,7 +37,6 @@ Per-example transforms are plain numpy and Pillow: no jax here.
 
 from collections.abc import Sequence
 import dataclasses
-import functools
 import io
 import math
 from typing import Any
@@ -38,6 +48,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from artpedia_jax import length_buckets
 from artpedia_jax import vocab as vocab_lib
 
 Record = dict[str, Any]
@@ -100,17 +111,41 @@ def steps_per_epoch(num_pairs: int, batch_size: int) -> int:
   return max(1, num_pairs // batch_size)
 
 
+def extra_cls_sentences(cls_sentences: int) -> int:
+  """K, the classifier sentences a row carries besides its ranking sentence.
+
+  With C >= 2 the ranking sentence is one of the C (a visual slot), so K = C - 1; with
+  C = 1 the one classifier sentence is drawn like the others (a contextual one when the
+  painting has one) and the ranking sentence takes part only if it is the one drawn.
+  """
+  return max(cls_sentences - 1, 1)
+
+
+def bucket_widths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """The padded sentence lengths of `config` (`length_buckets` clipped to `max_words`)."""
+  return length_buckets.widths(config.dataset.length_buckets, config.dataset.max_words)
+
+
+def record_max_words(source: Sequence[Record], vocab: vocab_lib.Vocabulary,
+                     max_words: int) -> np.ndarray:
+  """int32 [records]: the word count (after truncation) of each record's longest sentence."""
+  return np.asarray(
+      [length_buckets.num_words(vocab.batch_encode(source[i]['sentences'], max_words)).max(
+          initial=0) for i in range(len(source))], np.int32)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Shapes:
   """The fixed sizes that every batch is padded or truncated to."""
   max_regions: int
   max_words: int
   cls_sentences: int
+  bucket_widths: tuple[int, ...]
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> '_Shapes':
     return cls(config.dataset.max_regions, config.dataset.max_words,
-               config.dataset.cls_sentences)
+               config.dataset.cls_sentences, bucket_widths(config))
 
 
 def _padded_regions(record: Record, max_regions: int) -> dict[str, np.ndarray]:
@@ -200,52 +235,64 @@ def painting_inputs(config: ml_collections.ConfigDict, *,
                       random_flip=data.random_flip)
 
 
-def _sample_cls_sentences(is_visual: np.ndarray, count: int,
-                          rng: np.random.Generator) -> np.ndarray:
-  """Up to `count` sentence indices, half of each class when the painting has both."""
+def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
+                          rng: np.random.Generator) -> tuple[bool, np.ndarray]:
+  """Up to `count` sentences, half of each class when the painting has both.
+
+  The visual sentence `ranked` is one of them whenever a visual one is drawn; returns
+  (whether it is, the indices of the others).
+  """
   visual, contextual = np.flatnonzero(is_visual), np.flatnonzero(~is_visual)
   num_visual = min(len(visual), max(count // 2, count - len(contextual)))
   num_contextual = min(len(contextual), count - num_visual)
-  chosen = np.concatenate([rng.choice(visual, num_visual, replace=False),
-                           rng.choice(contextual, num_contextual, replace=False)])
-  return rng.permutation(chosen)
+  others = np.concatenate([
+      rng.choice(visual[visual != ranked], max(num_visual - 1, 0), replace=False),
+      rng.choice(contextual, num_contextual, replace=False)])
+  return num_visual > 0, rng.permutation(others)
 
 
-def _cls_fields(record: Record, vocab: vocab_lib.Vocabulary, shapes: _Shapes,
+def _cls_fields(record: Record, ranked: int, vocab: vocab_lib.Vocabulary, shapes: _Shapes,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
-  """The classifier's sentences of one painting, padded to `cls_sentences` with mask False."""
+  """The classifier's sentences of one painting: slot 0 the ranking sentence `ranked`,
+  then the others (`cls_tokens`), padded with mask False (see the module docstring)."""
   is_visual = _is_visual(record)
-  chosen = _sample_cls_sentences(is_visual, shapes.cls_sentences, rng)
-  num = len(chosen)
+  has_ranked, others = _sample_cls_sentences(is_visual, shapes.cls_sentences, ranked, rng)
+  extra, num = extra_cls_sentences(shapes.cls_sentences), len(others)
   fields = {
-      'cls_tokens': np.zeros([shapes.cls_sentences, shapes.max_words], np.int32),
-      'cls_labels': np.zeros([shapes.cls_sentences], np.float32),
-      'cls_mask': np.arange(shapes.cls_sentences) < num,
+      'cls_tokens': np.zeros([extra, shapes.max_words], np.int32),
+      'cls_labels': np.zeros([1 + extra], np.float32),
+      'cls_mask': np.zeros([1 + extra], bool),
   }
   fields['cls_tokens'][:num] = vocab.batch_encode(
-      [record['sentences'][j] for j in chosen], shapes.max_words)
-  fields['cls_labels'][:num] = is_visual[chosen]
+      [record['sentences'][j] for j in others], shapes.max_words)
+  fields['cls_labels'][0] = fields['cls_mask'][0] = has_ranked
+  fields['cls_labels'][1:1 + num] = is_visual[others]
+  fields['cls_mask'][1:1 + num] = True
   return fields
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _TrainBatchBuilder:
-  """Turns this process's slice of a global batch of stream positions into a batch dict.
+  """Turns a global batch of stream positions into this process's batch dict (rows
+  [start, stop)), its sentences padded to the global batch's bucket.
 
   A picklable callable (not a closure) so that grain worker processes can run it.
   """
   source: Sequence[Record]
   pairs: np.ndarray
+  record_words: np.ndarray  # record_max_words(source, ...)
   vocab: vocab_lib.Vocabulary
   shapes: _Shapes
   seed: int
   paintings: _RegionInputs | _ImageInputs
+  start: int
+  stop: int
 
   def example(self, position: int, pair: int) -> dict[str, np.ndarray]:
     record_index, sentence_index = (int(x) for x in self.pairs[pair])
     record = self.source[record_index]
     rng = np.random.default_rng([self.seed, int(position)])
-    cls_fields = _cls_fields(record, self.vocab, self.shapes, rng)
+    cls_fields = _cls_fields(record, sentence_index, self.vocab, self.shapes, rng)
     return {
         **self.paintings(record, rng),
         'tokens': self.vocab.encode(record['sentences'][sentence_index], self.shapes.max_words),
@@ -253,18 +300,20 @@ class _TrainBatchBuilder:
         **cls_fields,
     }
 
-  def __call__(self, positions_and_pairs: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-    examples = [self.example(pos, pair) for pos, pair in zip(*positions_and_pairs)]
-    return {key: np.stack([e[key] for e in examples]) for key in examples[0]}
+  def __call__(self, global_batch: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    positions, pairs = global_batch
+    longest = self.record_words[self.pairs[pairs, 0]].max()
+    width = length_buckets.width_for(longest, self.shapes.bucket_widths)
+    examples = [self.example(pos, pair) for pos, pair in
+                zip(positions[self.start:self.stop], pairs[self.start:self.stop])]
+    batch = {key: np.stack([e[key] for e in examples]) for key in examples[0]}
+    for key in ('tokens', 'cls_tokens'):
+      batch[key] = length_buckets.trim(batch[key], width)
+    return batch
 
 
 def _with_position(position: int, pair: int) -> tuple[int, int]:
   return position, pair
-
-
-def _process_rows(global_batch: tuple[np.ndarray, np.ndarray], start: int,
-                  stop: int) -> tuple[np.ndarray, np.ndarray]:
-  return tuple(x[start:stop] for x in global_batch)
 
 
 def _local_batch_size(batch_size: int, process_count: int) -> int:
@@ -276,11 +325,13 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
 
 def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
                    vocab: vocab_lib.Vocabulary, *, process_index: int, process_count: int,
-                   seed: int, pairs: np.ndarray | None = None) -> grain.DatasetIterator:
+                   seed: int, pairs: np.ndarray | None = None,
+                   record_words: np.ndarray | None = None) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
 
-  `pairs` is `visual_pair_index(source)` when the caller already has it (the scan reads
-  every record once). `iterator.get_state()` / `set_state()` (or
+  `pairs` is `visual_pair_index(source)` and `record_words` is
+  `record_max_words(source, vocab, max_words)` when the caller already has them (each
+  scan reads every record once). `iterator.get_state()` / `set_state()` (or
   grain.checkpoint.CheckpointSave/Restore with Orbax) save and restore its position: the
   following batches are identical.
   """
@@ -289,6 +340,8 @@ def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
   local_batch = _local_batch_size(config.batch_size, process_count)
   if pairs is None:
     pairs = visual_pair_index(source)
+  if record_words is None:
+    record_words = record_max_words(source, vocab, config.dataset.max_words)
   logging.info('Training on %d visual sentences of %d paintings: %d steps per epoch.',
                len(pairs), len(source), steps_per_epoch(len(pairs), config.batch_size))
   start = process_index * local_batch
@@ -296,9 +349,10 @@ def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
       grain.MapDataset.range(len(pairs)).shuffle(seed=seed).repeat()
       .map_with_index(_with_position)
       .batch(config.batch_size)
-      .map(functools.partial(_process_rows, start=start, stop=start + local_batch))
-      .map(_TrainBatchBuilder(source, pairs, vocab, _Shapes.from_config(config), seed,
-                              painting_inputs(config, train=True)))
+      .map(_TrainBatchBuilder(source, pairs, record_words, vocab,
+                              _Shapes.from_config(config), seed,
+                              painting_inputs(config, train=True),
+                              start=start, stop=start + local_batch))
       .to_iter_dataset(grain.ReadOptions(
           num_threads=_READ_THREADS, prefetch_buffer_size=config.dataset.prefetch_batches)))
   if config.dataset.num_workers > 0:

@@ -154,7 +154,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
-      process_count=jax.process_count(), seed=config.seed, pairs=pairs)
+      process_count=jax.process_count(), seed=config.seed, pairs=pairs,
+      record_words=pipeline.record_max_words(train_source, vocab, config.dataset.max_words))
   if checkpointer.latest_step() is not None:
     abstract_state = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)

@@ -32,6 +32,22 @@ def init_state(variables: model_lib.Variables,
           'opt_state': tx.init(variables['params']), 'step': jnp.zeros((), jnp.int32)}
 
 
+def _encode_step_sentences(model, batch: Batch):
+  """Every sentence of the step through the text encoder in one call, each once.
+
+  The pipeline's classifier slot 0 is the row's ranking sentence, so the step's sentences
+  are [B, 1 + K] (`tokens`, then `cls_tokens`): encoded row-major over (painting, slot),
+  which keeps each device's rows on that device. Returns the classifier's w
+  [B (1 + K), T, D] and word mask, and slot 0 of each as the ranking sentences'.
+  """
+  sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+  b, slots, t = sentences.shape
+  cls_w, cls_word_mask = model.encode_sentences(sentences.reshape(b * slots, t))
+  w = cls_w.reshape(b, slots, *cls_w.shape[1:])[:, 0]
+  word_mask = cls_word_mask.reshape(b, slots, t)[:, 0]
+  return w, word_mask, cls_w, cls_word_mask
+
+
 def objective(model, batch: Batch, config: ml_collections.ConfigDict,
               step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
   """rank + cls_weight * cls on one global batch; returns (total, parts).
@@ -40,7 +56,7 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
   statistics over the global batch), which updates the model's `BatchStat` variables.
   """
   v, region_mask, _ = model.encode_painting_inputs(batch, train=True)
-  w, word_mask = model.encode_sentences(batch['tokens'])
+  w, word_mask, cls_w, cls_word_mask = _encode_step_sentences(model, batch)
   scores = model.pairwise_scores(v, region_mask, w, word_mask,
                                  block_size=config.score_block_size)
   same_painting = batch['painting'][:, None] == batch['painting'][None, :]
@@ -53,10 +69,9 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
     rank = losses.hinge_loss(scores, same_painting, margin=config.loss.margin,
                              max_violation=hardest)
 
-  b, c, t = batch['cls_tokens'].shape
-  cls_w, cls_word_mask = model.encode_sentences(batch['cls_tokens'].reshape(b * c, t))
-  own_v = jnp.repeat(v, c, axis=0)
-  own_region_mask = jnp.repeat(region_mask, c, axis=0)
+  slots = batch['cls_mask'].shape[1]
+  own_v = jnp.repeat(v, slots, axis=0)
+  own_region_mask = jnp.repeat(region_mask, slots, axis=0)
   logits = model.classify(own_v, own_region_mask, cls_w, cls_word_mask)
   cls, cls_accuracy = losses.classification_loss(
       logits, batch['cls_labels'].reshape(-1), batch['cls_mask'].reshape(-1),

@@ -71,15 +71,11 @@ def _pixel_config(depth: int, frozen: bool):
 
 def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
   """A training batch from pixels of distinct paintings with the config's shapes."""
-  b, data, size = config.batch_size, config.dataset, config.dataset.image_size
-  tokens_of = lambda *shape: common.random_tokens(
-      rng, shape, data.max_words, _VOCAB_SIZE.value)
+  b, size = config.batch_size, config.dataset.image_size
   return {
       'images': rng.integers(0, 256, (b, size, size, 3), dtype=np.uint8),
-      'tokens': tokens_of(b), 'painting': np.arange(b, dtype=np.int32),
-      'cls_tokens': tokens_of(b, data.cls_sentences),
-      'cls_labels': rng.integers(0, 2, (b, data.cls_sentences)).astype(np.float32),
-      'cls_mask': np.ones((b, data.cls_sentences), bool),
+      'painting': np.arange(b, dtype=np.int32),
+      **common.random_sentence_fields(rng, config, _VOCAB_SIZE.value),
   }
 
 

@@ -12,8 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from artpedia_jax import length_buckets
 from artpedia_jax import model as model_lib
 from artpedia_jax import optim
+from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import train_step as train_step_lib
 
@@ -76,12 +78,42 @@ def random_regions(rng: np.random.Generator, paintings: int, regions: int,
   return features, boxes, np.ones((paintings, regions), bool)
 
 
+# Real Artpedia sentence lengths in words: median 20, mean 22, 95th percentile 43, 99th
+# 59. A log-normal with these parameters matches all four (median e^mu = 20; mean
+# e^(mu + sigma^2 / 2) = 22.3; e^(mu + 1.645 sigma) = 43; e^(mu + 2.326 sigma) = 59).
+ARTPEDIA_LOG_LENGTH_MEAN = float(np.log(20.0))
+ARTPEDIA_LOG_LENGTH_STD = 0.465
+
+
+def artpedia_lengths(rng: np.random.Generator, shape: tuple[int, ...],
+                     max_words: int) -> np.ndarray:
+  """Sentence lengths drawn from the real-Artpedia distribution, clipped to [1, max_words]."""
+  lengths = np.rint(rng.lognormal(ARTPEDIA_LOG_LENGTH_MEAN, ARTPEDIA_LOG_LENGTH_STD, shape))
+  return np.clip(lengths, 1, max_words).astype(np.int64)
+
+
 def random_tokens(rng: np.random.Generator, shape: tuple[int, ...], max_words: int,
                   vocab_size: int) -> np.ndarray:
-  """int32 [*shape, max_words] right-padded sentences of 5 to max_words real words."""
-  lengths = rng.integers(min(5, max_words), max_words + 1, size=shape)
+  """int32 [*shape, max_words] right-padded sentences of Artpedia-like lengths."""
+  lengths = artpedia_lengths(rng, shape, max_words)
   words = rng.integers(2, vocab_size, size=(*shape, max_words), dtype=np.int32)
   return np.where(np.arange(max_words) < lengths[..., None], words, 0).astype(np.int32)
+
+
+def random_sentence_fields(rng: np.random.Generator, config,
+                           vocab_size: int) -> dict[str, np.ndarray]:
+  """The sentence fields of a training batch (`tokens`, `cls_*`, in the pipeline's
+  layout) with every classifier slot used, each batch padded to its length bucket."""
+  b, data = config.batch_size, config.dataset
+  slots = 1 + pipeline.extra_cls_sentences(data.cls_sentences)
+  sentences = random_tokens(rng, (b, slots), data.max_words, vocab_size)
+  width = length_buckets.width_for(length_buckets.num_words(sentences).max(),
+                                   pipeline.bucket_widths(config))
+  sentences = length_buckets.trim(sentences, width)
+  labels = rng.integers(0, 2, (b, slots)).astype(np.float32)
+  labels[:, 0] = 1.0  # slot 0: the ranking sentence, a visual one
+  return {'tokens': sentences[:, 0], 'cls_tokens': sentences[:, 1:],
+          'cls_labels': labels, 'cls_mask': np.ones((b, slots), bool)}
 
 
 def time_train_step(config, mesh, model, batch, steps: int) -> tuple[float, float]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from artpedia_jax import model as model_lib
 from artpedia_jax import optim
+from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import train_step as train_step_lib
 
@@ -59,17 +60,17 @@ GIB = 2**30
 
 def _batch_shapes(config, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
   """The global training batch (docs/design.md §6.8) of the region-feature model."""
-  r, t, c = (config.dataset.max_regions, config.dataset.max_words,
-             config.dataset.cls_sentences)
+  r, t = config.dataset.max_regions, config.dataset.max_words
+  k = pipeline.extra_cls_sentences(config.dataset.cls_sentences)
   shapes = {
       'regions': ((batch_size, r, _FEATURE_DIM.value), jnp.float32),
       'boxes': ((batch_size, r, 4), jnp.float32),
       'region_mask': ((batch_size, r), jnp.bool_),
       'tokens': ((batch_size, t), jnp.int32),
       'painting': ((batch_size,), jnp.int32),
-      'cls_tokens': ((batch_size, c, t), jnp.int32),
-      'cls_labels': ((batch_size, c), jnp.float32),
-      'cls_mask': ((batch_size, c), jnp.bool_),
+      'cls_tokens': ((batch_size, k, t), jnp.int32),
+      'cls_labels': ((batch_size, 1 + k), jnp.float32),
+      'cls_mask': ((batch_size, 1 + k), jnp.bool_),
   }
   return {name: jax.ShapeDtypeStruct(shape, dtype) for name, (shape, dtype) in shapes.items()}
 

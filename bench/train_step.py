@@ -62,14 +62,10 @@ def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
   b, data = config.batch_size, config.dataset
   regions, boxes, region_mask = common.random_regions(
       rng, b, data.max_regions, _FEATURE_DIM.value)
-  tokens_of = lambda *shape: common.random_tokens(
-      rng, shape, data.max_words, _VOCAB_SIZE.value)
   return {
       'regions': regions, 'boxes': boxes, 'region_mask': region_mask,
-      'tokens': tokens_of(b), 'painting': np.arange(b, dtype=np.int32),
-      'cls_tokens': tokens_of(b, data.cls_sentences),
-      'cls_labels': rng.integers(0, 2, (b, data.cls_sentences)).astype(np.float32),
-      'cls_mask': np.ones((b, data.cls_sentences), bool),
+      'painting': np.arange(b, dtype=np.int32),
+      **common.random_sentence_fields(rng, config, _VOCAB_SIZE.value),
   }
 
 

@@ -32,6 +32,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset.max_regions = 36
   c.dataset.max_words = 60
   c.dataset.cls_sentences = 8  # sentences per painting sampled for the classifier
+  # Padded sentence lengths (clipped to max_words; (): always max_words). A training batch
+  # is padded to the smallest holding its longest sentence, evaluation sorts sentences by
+  # length and pads each chunk to its own; one compilation per length in use.
+  c.dataset.length_buckets = (16, 24, 32, 48, 64)
   c.dataset.num_workers = 2  # grain worker processes (0: in the main process)
   c.dataset.prefetch_batches = 4
   # Pixel path only (model.backbone set): square backbone input side; training takes a

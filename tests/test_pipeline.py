@@ -89,13 +89,14 @@ def test_steps_per_epoch():
 
 def test_batch_shapes_padding_and_truncation(source, vocab):
   config = _config()
-  r, t, c = config.dataset.max_regions, config.dataset.max_words, config.dataset.cls_sentences
+  r, t = config.dataset.max_regions, config.dataset.max_words
+  k = config.dataset.cls_sentences - 1
   (batch,) = _batches(config, source, vocab, steps=1)
   expected = {
       'regions': ((6, r, FEATURE_DIM), np.float32), 'boxes': ((6, r, 4), np.float32),
       'region_mask': ((6, r), np.bool_), 'tokens': ((6, t), np.int32),
-      'painting': ((6,), np.int32), 'cls_tokens': ((6, c, t), np.int32),
-      'cls_labels': ((6, c), np.float32), 'cls_mask': ((6, c), np.bool_),
+      'painting': ((6,), np.int32), 'cls_tokens': ((6, k, t), np.int32),
+      'cls_labels': ((6, 1 + k), np.float32), 'cls_mask': ((6, 1 + k), np.bool_),
   }
   assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
   for i, painting in enumerate(batch['painting']):
@@ -148,26 +149,54 @@ def test_same_seed_same_batches_other_seed_other_order(source, vocab):
   assert any((a['painting'] != b['painting']).any() for a, b in zip(first, other))
 
 
-def test_classifier_sentences_are_balanced_and_labelled(source, vocab):
+def _classifier_tokens(batch, i):
+  """Row i's classifier sentences: slot 0 the ranking sentence, then `cls_tokens`."""
+  return np.concatenate([batch['tokens'][i][None], batch['cls_tokens'][i]])
+
+
+@pytest.mark.parametrize('cls_sentences', [1, 2, 4])
+def test_classifier_sentences_are_balanced_and_labelled(source, vocab, cls_sentences):
   config = _config()
-  c, t = config.dataset.cls_sentences, config.dataset.max_words
+  config.dataset.cls_sentences = c = cls_sentences
+  t = config.dataset.max_words
   batches = _batches(config, source, vocab, steps=NUM_PAIRS // config.batch_size)
   for batch in batches:
+    assert batch['cls_tokens'].shape[1] == pipeline.extra_cls_sentences(c)
     for i, painting in enumerate(batch['painting']):
       record = source[painting]
       mask, labels = batch['cls_mask'][i], batch['cls_labels'][i]
+      classifier = _classifier_tokens(batch, i)
       num_visual, num_contextual = NUM_VISUAL[painting], NUM_CONTEXTUAL[painting]
       assert mask.sum() == min(c, num_visual + num_contextual)
       assert labels[mask].sum() == min(num_visual, max(c // 2, c - num_contextual))
-      assert (labels[~mask] == 0).all() and (batch['cls_tokens'][i][~mask] == 0).all()
-      if num_visual and num_contextual:
+      assert (labels[~mask] == 0).all() and (classifier[1:][~mask[1:]] == 0).all()
+      # The ranking sentence is a classifier sentence whenever a visual one is drawn.
+      assert mask[0] == (labels[mask].sum() > 0)
+      if num_visual and num_contextual and c > 1:
         assert 0 < labels[mask].sum() < mask.sum()
       sentences = vocab.batch_encode(record['sentences'], t)
-      for tokens, label in zip(batch['cls_tokens'][i][mask], labels[mask]):
+      for tokens, label in zip(classifier[mask], labels[mask]):
         (j,) = np.flatnonzero((sentences == tokens).all(axis=1))
         assert label == record['is_visual'][j]
       # No sentence drawn twice.
-      assert len({tuple(x) for x in batch['cls_tokens'][i][mask]}) == mask.sum()
+      assert len({tuple(x) for x in classifier[mask]}) == mask.sum()
+
+
+def test_batches_are_padded_to_the_global_batch_bucket(source, vocab):
+  """Sentences of 5 and 6 words: buckets (4, 8) pad to 8 words on every process, and
+  cutting removes padding only."""
+  config = _config()
+  full = _batches(config, source, vocab, steps=3)
+  config.dataset.length_buckets = (4, 8)
+  for process_index in range(2):
+    shards = _batches(config, source, vocab, steps=3, process_index=process_index,
+                      process_count=2)
+    for whole, shard in zip(full, shards):
+      rows = slice(3 * process_index, 3 * process_index + 3)
+      for key in ('tokens', 'cls_tokens'):
+        assert shard[key].shape[-1] == 8
+        np.testing.assert_array_equal(shard[key], whole[key][rows, ..., :8])
+        assert (whole[key][..., 8:] == 0).all()
 
 
 def test_pairs_of_one_record_share_the_painting_value(source, vocab):

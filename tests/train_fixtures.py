@@ -5,6 +5,7 @@ import jax
 import numpy as np
 
 from artpedia_jax import model as model_lib
+from artpedia_jax import pipeline
 from configs import test as test_config
 
 FEATURE_DIM = 24
@@ -32,7 +33,8 @@ def _tokens(rng, shape, max_words):
 def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
   """A training batch in the pipeline's layout, with two pairs of one painting."""
   rng = np.random.default_rng(seed)
-  r, t, c = config.dataset.max_regions, config.dataset.max_words, config.dataset.cls_sentences
+  r, t = config.dataset.max_regions, config.dataset.max_words
+  k = pipeline.extra_cls_sentences(config.dataset.cls_sentences)
   num_regions = rng.integers(1, r + 1, size=batch_size)
   region_mask = np.arange(r) < num_regions[:, None]
   painting = np.arange(batch_size, dtype=np.int32)
@@ -43,9 +45,9 @@ def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndar
       'region_mask': region_mask,
       'tokens': _tokens(rng, (batch_size,), t),
       'painting': painting,
-      'cls_tokens': _tokens(rng, (batch_size, c), t),
-      'cls_labels': rng.integers(0, 2, size=(batch_size, c)).astype(np.float32),
-      'cls_mask': rng.uniform(size=(batch_size, c)) < 0.8,
+      'cls_tokens': _tokens(rng, (batch_size, k), t),
+      'cls_labels': rng.integers(0, 2, size=(batch_size, 1 + k)).astype(np.float32),
+      'cls_mask': rng.uniform(size=(batch_size, 1 + k)) < 0.8,
   }
 
 

@@ -140,9 +140,11 @@ def _reference_objective(model, batch, config, step):
         scores, same, margin=config.loss.margin,
         max_violation=step >= config.loss.max_violation_warmup_steps)
 
-  b, c, t = batch['cls_tokens'].shape
+  # Classifier slot 0 is the ranking sentence, then `cls_tokens` (the pipeline's layout).
+  sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+  b, c, t = sentences.shape
   own = [i for i in range(b) for _ in range(c)]  # sentence (i, k) is of painting i
-  cls_w, cls_wmask = model.encode_sentences(batch['cls_tokens'].reshape(b * c, t))
+  cls_w, cls_wmask = model.encode_sentences(sentences.reshape(b * c, t))
   logits = np.asarray(model.classify(v[own], rmask[own], cls_w, cls_wmask))
   cls, _ = reference_losses.bce(logits, batch['cls_labels'].ravel(),
                                 batch['cls_mask'].ravel(), config.loss.cls_pos_weight)

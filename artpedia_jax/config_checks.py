@@ -16,7 +16,7 @@ RANK_LOSSES = ('hinge', 'infonce')
 OPTIMIZERS = ('adam', 'adamw')
 DECAYS = ('cosine', 'linear', 'constant')
 CLASSIFIER_INPUTS = ('text_image', 'text')
-DATASET_CONFIGS = ('sample', 'images', 'regions')
+DATASET_CONFIGS = ('sample', 'sample_realistic', 'images', 'regions')
 BACKBONES = ('',) + tuple(f'resnet{depth}' for depth in resnet.ARCHITECTURES)
 BACKBONE_DTYPES = ('float32', 'bfloat16')
 

@@ -152,7 +152,8 @@ def _padded_regions(record: Record, max_regions: int) -> dict[str, np.ndarray]:
   """Regions, boxes and mask padded to `max_regions`; extra regions beyond it are dropped."""
   if 'regions' not in record:
     raise ValueError(f'Record {vocab_lib.as_text(record["id"])!r} has no region features:'
-                     ' use a dataset config that has them (artpedia/regions or artpedia/sample).')
+                     ' use a dataset config that has them (artpedia/regions, artpedia/sample or'
+                     ' artpedia/sample_realistic).')
   features = np.asarray(record['regions']['features'], np.float32)[:max_regions]
   boxes = np.asarray(record['regions']['boxes'], np.float32).reshape([-1, 4])[:max_regions]
   num = len(features)

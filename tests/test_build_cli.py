@@ -145,6 +145,26 @@ def test_regions_config_reads_the_sample_folder_as_the_sample_config_generates_i
       np.testing.assert_allclose(x['regions']['boxes'], y['regions']['boxes'], atol=1e-5)
 
 
+def test_cli_builds_the_realistic_corpus_as_the_folder_writer_writes_it(tmp_path):
+  result = _run([sys.executable, '-m', 'tfds_artpedia', 'build', '--config=sample_realistic',
+                 f'--num_paintings={NUM_PAINTINGS}', f'--data_dir={tmp_path / "data"}'])
+  assert 'Built artpedia/sample_realistic/1.0.0' in result.stdout
+  manual_dir = tmp_path / 'manual'
+  sample_folder.write_folder(str(manual_dir),
+                             sample_corpus.generate(NUM_PAINTINGS, realistic=True))
+  cli.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
+  generated = _records('artpedia/sample_realistic', tmp_path / 'data')
+  from_folder = _records('artpedia/regions', tmp_path / 'data')
+  assert {s: len(r) for s, r in generated.items()} == {'train': 10, 'validation': 1, 'test': 1}
+  for split in SPLITS:
+    for x, y in zip(from_folder[split], generated[split]):
+      for key in ('id', 'title', 'year', 'sentences', 'is_visual'):
+        assert x[key] == y[key]
+      np.testing.assert_array_equal(x['regions']['features'], y['regions']['features'])
+  lengths = [len(s.split()) for r in generated['train'] for s in r['sentences']]
+  assert np.mean(lengths) > 16  # the realistic corpus's sentences, not the sample's
+
+
 def test_images_config_skips_and_counts_bad_paintings(tmp_path, caplog):
   manual_dir = _manual_folder(tmp_path / 'manual')
   (manual_dir / 'images' / '3.jpg').unlink()

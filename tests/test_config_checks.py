@@ -7,12 +7,13 @@ import sys
 import pytest
 
 from artpedia_jax import config_checks
-from configs import align, align_pixels, sample, sample_pixels, test as test_config
+from configs import align, align_pixels, sample, sample_pixels, sample_realistic
+from configs import test as test_config
 
 
 @pytest.mark.parametrize('get_config', [
     align.get_config, align_pixels.get_config, sample.get_config,
-    sample_pixels.get_config, test_config.get_config])
+    sample_pixels.get_config, sample_realistic.get_config, test_config.get_config])
 def test_shipped_configs_are_valid_on_8_devices(get_config):
   assert config_checks.problems(get_config(), num_devices=8) == []
 

@@ -44,9 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                             'skipping the painting.')
   build_parser.add_argument('--num_paintings', type=int,
                             default=builder_lib.DEFAULT_NUM_PAINTINGS,
-                            help='Size of the generated corpus (config sample).')
+                            help='Size of the generated corpus (configs sample, '
+                            'sample_realistic).')
   build_parser.add_argument('--seed', type=int, default=0,
-                            help='Seed of the generated corpus (config sample).')
+                            help='Seed of the generated corpus (configs sample, '
+                            'sample_realistic).')
   build_parser.add_argument('--overwrite', action='store_true',
                             help='Rebuild a dataset on disk that was built from other '
                             'inputs (options, manual_dir or its files), instead of '

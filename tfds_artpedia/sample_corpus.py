@@ -25,6 +25,7 @@ from PIL import Image
 
 from tfds_artpedia import errors
 from tfds_artpedia import sample_noise
+from tfds_artpedia import sample_realistic_sentences as realistic_sentences
 from tfds_artpedia import sample_scene as scene
 from tfds_artpedia import sample_sentences as sentences
 from tfds_artpedia.sample_scene import pick
@@ -76,9 +77,9 @@ def file_format(index: int) -> tuple[str, str]:
   return ('png', 'RGB') if index % 10 == 0 else ('jpg', 'RGB')
 
 
-def _img_url(artist: sentences.Artist, title: str, extension: str) -> str:
+def _img_url(artist: str, title: str, extension: str) -> str:
   """A Wikimedia Commons upload URL, laid out as Commons does (md5 of the file name)."""
-  filename = f'{artist.name} - {title}.{extension}'.replace(' ', '_')
+  filename = f'{artist} - {title}.{extension}'.replace(' ', '_')
   digest = hashlib.md5(filename.encode('utf-8')).hexdigest()
   return (f'https://upload.wikimedia.org/wikipedia/commons/{digest[0]}/{digest[:2]}/'
           f'{urllib.parse.quote(filename)}')
@@ -92,13 +93,19 @@ def _split_names(rng: np.random.Generator, num_paintings: int) -> list[str]:
   return [names[i] for i in rng.permutation(num_paintings)]
 
 
-def _painting(index: int, seed: int, split: str, world: sentences.World) -> SamplePainting:
-  rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
+def _scene(rng: np.random.Generator):
+  """(width, height, background, objects) of one picture."""
   width, height = scene.canvas_size(rng)
   background = scene.background(rng)
   objects = scene.objects(rng, width, height,
                           list(itertools.product(scene.SHAPES,
                                                  scene.contrasting_colours(background))))
+  return width, height, background, objects
+
+
+def _painting(index: int, seed: int, split: str, world: sentences.World) -> SamplePainting:
+  rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
+  width, height, background, objects = _scene(rng)
   artist = pick(rng, world.artists)
   year = int(rng.integers(artist.born + 18, min(artist.died, 1975)))
   year_known = rng.random() >= 0.1
@@ -109,29 +116,57 @@ def _painting(index: int, seed: int, split: str, world: sentences.World) -> Samp
   contextual = sentences.contextual_sentences(
       rng, fields, functools.partial(sentences.other_work_sentence, rng, width, height,
                                      objects))
-  facts = [template.format(**fields) for template in sentences.CONTEXTUAL_TEMPLATES]
-  visual, contextual = sample_noise.with_label_noise(rng, visual, contextual, facts)
+  visual, contextual = sample_noise.with_label_noise(
+      rng, visual, contextual,
+      lambda: [template.format(**fields) for template in sentences.CONTEXTUAL_TEMPLATES])
+  return _assembled(index, split, title, year if year_known else None, artist.name, visual,
+                    contextual, scene.draw(width, height, background, objects), regions)
+
+
+def _realistic_painting(index: int, seed: int, split: str,
+                        world: realistic_sentences.RealisticWorld) -> SamplePainting:
+  rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
+  width, height, background, objects = _scene(rng)
+  regions = scene.regions(rng, width, height, background, objects)
+  num_visual = 1 + int(rng.binomial(5, 0.42))
+  num_contextual = 0 if rng.random() < 0.1 else 1 + int(rng.poisson(6.0))
+  text = realistic_sentences.painting_text(rng, world, objects, background, num_visual,
+                                           num_contextual)
+  visual, contextual = sample_noise.with_label_noise(rng, text.visual, text.contextual,
+                                                     text.facts)
+  return _assembled(index, split, text.title, text.year, text.painter, visual, contextual,
+                    scene.draw(width, height, background, objects), regions)
+
+
+def _assembled(index: int, split: str, title: str, year: int | None, artist: str,
+               visual: list[sentences.Sentence], contextual: list[sentences.Sentence],
+               image: Image.Image, regions) -> SamplePainting:
   return SamplePainting(
-      id=str(index), title=title, year=year if year_known else None, split=split,
+      id=str(index), title=title, year=year, split=split,
       img_url=_img_url(artist, title, file_format(index)[0]),
       visual_sentences=[text for text, _ in visual],
       contextual_sentences=[text for text, _ in contextual],
       visual_kinds=tuple(kind for _, kind in visual),
       contextual_kinds=tuple(kind for _, kind in contextual),
-      image=scene.draw(width, height, background, objects), features=regions.features,
-      boxes=regions.boxes)
+      image=image, features=regions.features, boxes=regions.boxes)
 
 
-def generate(num_paintings: int = 1000, seed: int = 0) -> Iterator[SamplePainting]:
-  """Yields the sample corpus lazily; the same (num_paintings, seed) gives the same paintings.
+def generate(num_paintings: int = 1000, seed: int = 0,
+             realistic: bool = False) -> Iterator[SamplePainting]:
+  """Yields the sample corpus lazily; the same arguments give the same paintings.
 
-  Painting `i` depends only on `seed` and `i` (its split also on `num_paintings`). Arguments
-  are checked now, not at the first painting.
+  `realistic` selects the `sample_realistic` corpus: the same pictures and regions, with
+  sentences of real Artpedia's lengths, vocabulary and label noise
+  (`sample_realistic_sentences`). Painting `i` depends only on `seed` and `i` (its split
+  also on `num_paintings`). Arguments are checked now, not at the first painting.
   """
   if num_paintings < 0 or seed < 0:
     raise errors.UsageError(f'num_paintings and seed must be >= 0, got num_paintings={num_paintings}, '
                      f'seed={seed}.')
   world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
-  world = sentences.world(world_rng)
+  if realistic:
+    world, painting = realistic_sentences.world(world_rng), _realistic_painting
+  else:
+    world, painting = sentences.world(world_rng), _painting
   splits = _split_names(world_rng, num_paintings)
-  return (_painting(index, seed, splits[index], world) for index in range(num_paintings))
+  return (painting(index, seed, splits[index], world) for index in range(num_paintings))

@@ -7,7 +7,7 @@ carries its kind ('fragment', 'misfiled', 'long', 'no_words'), so tests and stat
 can tell it from a clean one.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from tfds_artpedia.sample_sentences import capitalise, Sentence
 
 LONG_WORDS = 60  # a run-on sentence has more (whitespace-separated) words than this
 _ORDINARY_KINDS = ('visual', 'contextual')  # the kinds noise may turn into another one
+_KEPT_KINDS = ('visual', 'fragment')  # a painting keeps one visual sentence of these kinds
 _FRAGMENT_RATE = 0.03  # of ordinary sentences
 _MISFILED_RATE = 0.025  # of ordinary sentences
 _LONG_RATE = 0.04  # of paintings with a contextual sentence: one becomes a run-on sentence
@@ -47,21 +48,25 @@ def _run_on_sentence(rng: np.random.Generator, facts: Sequence[str]) -> str:
 
 
 def _with_run_on_sentence(rng: np.random.Generator, contextual: list[Sentence],
-                          facts: Sequence[str]) -> list[Sentence]:
+                          facts: Callable[[], Sequence[str]]) -> list[Sentence]:
   slots = [i for i, (_, kind) in enumerate(contextual) if kind == 'contextual']
   if not slots or rng.random() >= _LONG_RATE:
     return contextual
   slot = pick(rng, slots)
-  return contextual[:slot] + [(_run_on_sentence(rng, facts), 'long')] + contextual[slot + 1:]
+  return contextual[:slot] + [(_run_on_sentence(rng, facts()), 'long')] + contextual[slot + 1:]
 
 
 def _misfiled(rng: np.random.Generator, sentences: list[Sentence],
               keep_one: bool = False) -> tuple[list[Sentence], list[Sentence]]:
-  """(the sentences that stay, the ordinary ones that go to the other list as 'misfiled')."""
+  """(the sentences that stay, the ordinary ones that go to the other list as 'misfiled').
+
+  `keep_one`: one sentence of _KEPT_KINDS stays, if there was one.
+  """
   ordinary = np.array([kind in _ORDINARY_KINDS for _, kind in sentences], bool)
   moved = (rng.random(len(sentences)) < _MISFILED_RATE) & ordinary
-  if keep_one and moved.all():
-    moved[:1] = False
+  if keep_one and moved.any() and not any(
+      kind in _KEPT_KINDS for (_, kind), m in zip(sentences, moved) if not m):
+    moved[np.flatnonzero(moved)[0]] = False
   stay = [sentence for sentence, m in zip(sentences, moved) if not m]
   return stay, [(text, 'misfiled') for (text, _), m in zip(sentences, moved) if m]
 
@@ -77,12 +82,13 @@ def insert_randomly(rng: np.random.Generator, sentences: list[Sentence],
 
 def with_label_noise(rng: np.random.Generator, visual: list[Sentence],
                      contextual: list[Sentence],
-                     facts: Sequence[str]) -> tuple[list[Sentence], list[Sentence]]:
+                     facts: Callable[[], Sequence[str]]
+                     ) -> tuple[list[Sentence], list[Sentence]]:
   """Artpedia's noise: fragments, run-on and punctuation-only sentences, misfiled labels.
 
-  `facts` are the contextual sentences a run-on sentence may join (every fact known about
-  the work, not only those in the list). Misfiling never empties the visual list: every
-  painting keeps a visual sentence.
+  `facts()` gives the contextual sentences a run-on sentence may join (every fact known
+  about the work, not only those in the list); it is called only for a run-on sentence.
+  Misfiling never takes a painting's last visual sentence about what is painted.
   """
   visual, contextual = _fragmented(rng, visual), _fragmented(rng, contextual)
   contextual = _with_run_on_sentence(rng, contextual, facts)

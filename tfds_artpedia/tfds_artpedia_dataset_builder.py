@@ -1,9 +1,9 @@
 """`artpedia`: paintings with their visual and contextual sentences (Stefanini et al. 2019).
 
-One example per painting, keyed by painting id. Three configs share one record layout:
-`sample` is generated in-process (`tfds_artpedia.sample_corpus`, sized by the `num_paintings`
-and `seed` builder options), `images` and `regions` read a manual folder
-(`artpedia.json`, `images/<id>.*`, `regions/`).
+One example per painting, keyed by painting id. Four configs share one record layout:
+`sample` and `sample_realistic` are generated in-process (`tfds_artpedia.sample_corpus`,
+sized by the `num_paintings` and `seed` builder options), `images` and `regions` read a
+manual folder (`artpedia.json`, `images/<id>.*`, `regions/`).
 
 Builder options (`num_paintings`, `seed`, `max_image_side`, `strict`) are keyword
 arguments of the builder rather than config fields, so that a build of any size lands
@@ -38,8 +38,9 @@ from tfds_artpedia import sample_corpus
 SPLITS = ('train', 'validation', 'test')
 FILE_FORMAT = 'array_record'
 DEFAULT_NUM_PAINTINGS = 1000
-CONFIGS = ('sample', 'images', 'regions')
-WITH_REGIONS = ('sample', 'regions')
+CONFIGS = ('sample', 'sample_realistic', 'images', 'regions')
+GENERATED_CONFIGS = CONFIGS[:2]  # need no manual folder
+WITH_REGIONS = ('sample', 'sample_realistic', 'regions')
 # Keyword arguments of the builder, also given in a dataset name: artpedia/sample/seed=3.
 OPTIONS = ('num_paintings', 'seed', 'max_image_side', 'strict')
 
@@ -107,7 +108,7 @@ class SplitDispatcher:
 
 
 class Artpedia(tfds.core.GeneratorBasedBuilder):
-  """DatasetBuilder for Artpedia (`sample`, `images` and `regions` configs)."""
+  """DatasetBuilder for Artpedia (`sample`, `sample_realistic`, `images`, `regions`)."""
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
@@ -116,9 +117,13 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
           name=CONFIGS[0], description='Generated sample corpus: images and regions, no '
           'download (builder options num_paintings, default 1000, and seed).'),
       tfds.core.BuilderConfig(
-          name=CONFIGS[1], description='Real Artpedia: images from manual_dir.'),
+          name=CONFIGS[1], description='Generated sample corpus with real '
+          "Artpedia's sentence lengths, long-tail vocabulary and label noise; same images, "
+          'regions and builder options as sample.'),
       tfds.core.BuilderConfig(
-          name=CONFIGS[2], description='Real Artpedia: images and region features from '
+          name=CONFIGS[2], description='Real Artpedia: images from manual_dir.'),
+      tfds.core.BuilderConfig(
+          name=CONFIGS[3], description='Real Artpedia: images and region features from '
           'manual_dir.'),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -142,7 +147,7 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
   def __init__(self, *, num_paintings: int = DEFAULT_NUM_PAINTINGS, seed: int = 0,
                max_image_side: int = images_lib.DEFAULT_MAX_SIDE, strict: bool = False,
                file_format: str | None = None, **kwargs: Any):
-    """`num_paintings` and `seed` size the `sample` config; the others apply to all."""
+    """`num_paintings` and `seed` size the generated configs; the others apply to all."""
     if num_paintings < 1 or max_image_side < 1:
       raise errors.UsageError(f'num_paintings ({num_paintings}) and max_image_side '
                        f'({max_image_side}) must be positive.')
@@ -184,7 +189,7 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
 
   @property
   def reads_manual_dir(self) -> bool:
-    return self.builder_config.name != 'sample'
+    return self.builder_config.name not in GENERATED_CONFIGS
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     manual_dir = os.fspath(dl_manager.manual_dir) if self.reads_manual_dir else None
@@ -206,8 +211,9 @@ class Artpedia(tfds.core.GeneratorBasedBuilder):
 
   def _sample_examples(self) -> Iterator[tuple[str, tuple[str, Example]]]:
     """(split, (key, example)) of the generated corpus, validated like `artpedia.json`."""
+    realistic = self.builder_config.name == 'sample_realistic'
     for generated in sample_corpus.generate(self._options['num_paintings'],
-                                         self._options['seed']):
+                                            self._options['seed'], realistic=realistic):
       entry = {field: getattr(generated, field)
                for field in annotations_lib.REQUIRED_FIELDS}
       parsed = annotations_lib.from_entries([(generated.id, entry)], source='sample')

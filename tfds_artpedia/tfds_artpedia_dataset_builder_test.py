@@ -3,7 +3,8 @@
 `dummy_data/` is the sample corpus written to disk, 12 paintings (10 train, 1 validation,
 1 test), regenerated with
 `python -m tfds_artpedia.sample --out=tfds_artpedia/dummy_data --num_paintings=12`;
-the `sample` config generates the same 12 paintings in-process.
+the `sample` config generates the same 12 paintings in-process, `sample_realistic` 12
+paintings with the same split sizes (neither reads dummy_data).
 """
 
 import pytest
@@ -31,6 +32,11 @@ class _ArtpediaConfigTest(tfds.testing.DatasetBuilderTestCase):
 class SampleConfigTest(_ArtpediaConfigTest):
   __test__ = True
   BUILDER_CONFIG_NAMES_TO_TEST = ['sample']
+
+
+class SampleRealisticConfigTest(_ArtpediaConfigTest):
+  __test__ = True
+  BUILDER_CONFIG_NAMES_TO_TEST = ['sample_realistic']
 
 
 class ImagesConfigTest(_ArtpediaConfigTest):

@@ -49,9 +49,10 @@ def _assert_same_records(a, b):
           assert np.array_equal(x[key], y[key]), (split, key)
 
 
-def _manual_folder(path, region_format='npz'):
-  sample_folder.write_folder(str(path), sample_corpus.generate(NUM_PAINTINGS, seed=0),
-                             region_format)
+def _manual_folder(path, region_format='npz', realistic=False):
+  sample_folder.write_folder(
+      str(path), sample_corpus.generate(NUM_PAINTINGS, seed=0, realistic=realistic),
+      region_format)
   return path
 
 
@@ -130,13 +131,15 @@ def test_stock_tfds_build_of_the_package_folder(tmp_path):
   assert builder.info.file_format.value == 'array_record'
 
 
+@pytest.mark.parametrize('config', ['sample', 'sample_realistic'])
 def test_regions_config_reads_the_sample_folder_as_the_sample_config_generates_it(
-    tmp_path):
-  manual_dir = _manual_folder(tmp_path / 'manual', region_format='tsv')
+    tmp_path, config):
+  manual_dir = _manual_folder(tmp_path / 'manual', region_format='tsv',
+                              realistic=config == 'sample_realistic')
   build_command.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
-  build_command.build('sample', data_dir=str(tmp_path / 'data'), num_paintings=NUM_PAINTINGS)
+  build_command.build(config, data_dir=str(tmp_path / 'data'), num_paintings=NUM_PAINTINGS)
   from_folder = _records('artpedia/regions', tmp_path / 'data')
-  generated = _records('artpedia/sample', tmp_path / 'data')
+  generated = _records(f'artpedia/{config}', tmp_path / 'data')
   for split in SPLITS:
     for x, y in zip(from_folder[split], generated[split]):
       for key in ('id', 'title', 'year', 'sentences', 'is_visual'):
@@ -145,24 +148,14 @@ def test_regions_config_reads_the_sample_folder_as_the_sample_config_generates_i
       np.testing.assert_allclose(x['regions']['boxes'], y['regions']['boxes'], atol=1e-5)
 
 
-def test_cli_builds_the_realistic_corpus_as_the_folder_writer_writes_it(tmp_path):
+def test_cli_builds_the_realistic_corpus(tmp_path):
   result = _run([sys.executable, '-m', 'tfds_artpedia', 'build', '--config=sample_realistic',
-                 f'--num_paintings={NUM_PAINTINGS}', f'--data_dir={tmp_path / "data"}'])
+                 f'--num_paintings={NUM_PAINTINGS}', f'--data_dir={tmp_path}'])
   assert 'Built artpedia/sample_realistic/1.0.0' in result.stdout
-  manual_dir = tmp_path / 'manual'
-  sample_folder.write_folder(str(manual_dir),
-                             sample_corpus.generate(NUM_PAINTINGS, realistic=True))
-  cli.build('regions', data_dir=str(tmp_path / 'data'), manual_dir=str(manual_dir))
-  generated = _records('artpedia/sample_realistic', tmp_path / 'data')
-  from_folder = _records('artpedia/regions', tmp_path / 'data')
+  generated = _records('artpedia/sample_realistic', tmp_path)
   assert {s: len(r) for s, r in generated.items()} == {'train': 10, 'validation': 1, 'test': 1}
-  for split in SPLITS:
-    for x, y in zip(from_folder[split], generated[split]):
-      for key in ('id', 'title', 'year', 'sentences', 'is_visual'):
-        assert x[key] == y[key]
-      np.testing.assert_array_equal(x['regions']['features'], y['regions']['features'])
   lengths = [len(s.split()) for r in generated['train'] for s in r['sentences']]
-  assert np.mean(lengths) > 16  # the realistic corpus's sentences, not the sample's
+  assert np.mean(lengths) > 16  # the realistic corpus's sentences, not the sample's 12.5
 
 
 def test_images_config_skips_and_counts_bad_paintings(tmp_path, caplog):

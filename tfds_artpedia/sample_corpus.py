@@ -161,8 +161,8 @@ def generate(num_paintings: int = 1000, seed: int = 0,
   also on `num_paintings`). Arguments are checked now, not at the first painting.
   """
   if num_paintings < 0 or seed < 0:
-    raise errors.UsageError(f'num_paintings and seed must be >= 0, got num_paintings={num_paintings}, '
-                     f'seed={seed}.')
+    raise errors.UsageError(f'num_paintings and seed must be >= 0, got '
+                            f'num_paintings={num_paintings}, seed={seed}.')
   world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
   if realistic:
     world, painting = realistic_sentences.world(world_rng), _realistic_painting

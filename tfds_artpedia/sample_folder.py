@@ -68,7 +68,8 @@ def write_folder(out_dir: str | os.PathLike[str], paintings: Iterable[SamplePain
   region format) is left beside the new one.
   """
   if region_format not in REGION_FORMATS:
-    raise errors.UsageError(f'region_format must be one of {REGION_FORMATS}, got {region_format!r}.')
+    raise errors.UsageError(f'region_format must be one of {REGION_FORMATS}, got '
+                            f'{region_format!r}.')
   if os.path.isdir(out_dir) and os.listdir(out_dir):
     raise errors.UsageError(f'{out_dir} is not empty: write the sample corpus into a new '
                             'or empty folder.')

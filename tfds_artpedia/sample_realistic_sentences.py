@@ -170,8 +170,8 @@ def _seen_core(rng: np.random.Generator, work: _Work) -> str:
   ))
 
 
-def _unseen_core(rng: np.random.Generator, work: _Work,
-                 lexicon: sample_lexicon.Lexicon) -> str:
+def _unseen_core(rng: np.random.Generator, lexicon: sample_lexicon.Lexicon) -> str:
+  """A clause about figures or places that no region shows."""
   return pick(rng, (
       f'{pick(rng, FIGURES)} {pick(rng, _POSES)} {pick(rng, sample_sentences.PLACEMENTS)}',
       f'in the distance lies the town of {lexicon.places.draw(rng)}',
@@ -196,9 +196,9 @@ def _visual(rng: np.random.Generator, work: _Work, lexicon: sample_lexicon.Lexic
     u = rng.random()
     if u < _METADATA_RATE:
       core, kind, modifiers = (_metadata_core(rng, work), 'metadata',
-                               _contextual_modifiers(work, lexicon))
+                               _contextual_modifiers(lexicon))
     elif u < _METADATA_RATE + _UNSEEN_RATE:
-      core, kind, modifiers = _unseen_core(rng, work, lexicon), 'unseen_object', visual_modifiers
+      core, kind, modifiers = _unseen_core(rng, lexicon), 'unseen_object', visual_modifiers
     else:
       core, kind, modifiers = _seen_core(rng, work), 'visual', visual_modifiers
     sentences.append((_grown(rng, core, modifiers, _target_length(rng)), kind))
@@ -212,7 +212,7 @@ def _visual(rng: np.random.Generator, work: _Work, lexicon: sample_lexicon.Lexic
 # ---------------------------------------------------------------- contextual sentences
 
 
-def _contextual_modifiers(work: _Work, lexicon: sample_lexicon.Lexicon):
+def _contextual_modifiers(lexicon: sample_lexicon.Lexicon):
   return (
       lambda r: f' during a stay in {lexicon.places.draw(r)}',
       lambda r: f' after the death of {lexicon.person(r)}',
@@ -277,7 +277,7 @@ def _object_context_core(rng: np.random.Generator, work: _Work,
 
 def _contextual(rng: np.random.Generator, work: _Work, lexicon: sample_lexicon.Lexicon,
                 count: int) -> list[Sentence]:
-  contextual_modifiers = _contextual_modifiers(work, lexicon)
+  contextual_modifiers = _contextual_modifiers(lexicon)
   sentences = []
   for _ in range(count):
     modifiers = contextual_modifiers

@@ -24,7 +24,8 @@ def tiny_model(config, seed: int = 0) -> model_lib.ArtpediaModel:
                                  rngs=nnx.Rngs(seed))
 
 
-def _tokens(rng, shape, max_words):
+def random_tokens(rng, shape, max_words):
+  """Token ids [*shape, max_words] of 1 to max_words real words, right-padded with 0."""
   lengths = rng.integers(1, max_words + 1, size=shape)
   tokens = rng.integers(2, VOCAB_SIZE, size=shape + (max_words,))
   return np.where(np.arange(max_words) < lengths[..., None], tokens, 0).astype(np.int32)
@@ -43,9 +44,9 @@ def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndar
       'regions': rng.normal(size=(batch_size, r, FEATURE_DIM)).astype(np.float32),
       'boxes': np.sort(rng.uniform(size=(batch_size, r, 4)), axis=-1).astype(np.float32),
       'region_mask': region_mask,
-      'tokens': _tokens(rng, (batch_size,), t),
+      'tokens': random_tokens(rng, (batch_size,), t),
       'painting': painting,
-      'cls_tokens': _tokens(rng, (batch_size, k), t),
+      'cls_tokens': random_tokens(rng, (batch_size, k), t),
       'cls_labels': rng.integers(0, 2, size=(batch_size, 1 + k)).astype(np.float32),
       'cls_mask': rng.uniform(size=(batch_size, 1 + k)) < 0.8,
   }

@@ -1,0 +1,53 @@
+"""The evaluator against the model: scoring a split in padded, sharded chunks gives the
+model's own all-pairs scores and visual probabilities of the whole split at once."""
+
+import jax
+import numpy as np
+
+from artpedia_jax import evaluator as evaluator_lib
+from artpedia_jax import model as model_lib
+from artpedia_jax import pipeline
+from artpedia_jax import sharding
+from tests import train_fixtures
+
+CHUNK = 8  # eval_batch_size, one row per device
+NUM_PAINTINGS = 30  # 4 chunks, the last with 6 paintings and 2 padding rows
+NUM_SENTENCES = 45  # 6 chunks, the last with 5 sentences
+
+
+def _split(config, seed: int = 0) -> pipeline.EvalSplit:
+  rng = np.random.default_rng(seed)
+  r = config.dataset.max_regions
+  region_mask = np.arange(r) < rng.integers(1, r + 1, size=(NUM_PAINTINGS, 1))
+  return pipeline.EvalSplit(
+      painting_ids=np.array([f'p{i}' for i in range(NUM_PAINTINGS)]),
+      titles=np.array([f'Painting {i}' for i in range(NUM_PAINTINGS)]),
+      regions=rng.normal(size=(NUM_PAINTINGS, r, train_fixtures.FEATURE_DIM)).astype(
+          np.float32),
+      boxes=np.sort(rng.uniform(size=(NUM_PAINTINGS, r, 4)), -1).astype(np.float32),
+      region_mask=region_mask,
+      tokens=train_fixtures.random_tokens(rng, (NUM_SENTENCES,), config.dataset.max_words),
+      sentence_texts=np.array([f's{j}' for j in range(NUM_SENTENCES)]),
+      sentence_painting=rng.integers(0, NUM_PAINTINGS, NUM_SENTENCES).astype(np.int32),
+      is_visual=rng.uniform(size=NUM_SENTENCES) < 0.6)
+
+
+def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split():
+  config = train_fixtures.tiny_config()
+  config.eval_batch_size = CHUNK
+  config.score_block_size = 3  # partial blocks inside each chunk too
+  model = train_fixtures.tiny_model(config)
+  graphdef, variables = model_lib.split(model)
+  split = _split(config)
+
+  scored = evaluator_lib.Evaluator(graphdef, config, sharding.make_mesh()).score(
+      variables, split)
+
+  v, rmask, _ = model.encode_painting_inputs(split.painting_inputs())
+  w, wmask = model.encode_sentences(split.tokens)
+  scores = model.pairwise_scores(v, rmask, w, wmask, block_size=NUM_SENTENCES)
+  own = split.sentence_painting
+  probs = jax.nn.sigmoid(model.classify(v[own], rmask[own], w, wmask))
+  assert scored.scores.shape == (NUM_PAINTINGS, NUM_SENTENCES)
+  np.testing.assert_allclose(scored.scores, scores, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(scored.probs, probs, rtol=1e-5, atol=1e-6)

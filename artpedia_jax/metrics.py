@@ -1,10 +1,16 @@
 """Evaluation metrics of docs/design.md §7, in plain numpy, and their chance levels.
 
 Conventions (our definitions; docs/design.md §7 states them with their reasons):
-- A rank is the number of candidates with a strictly greater score (0 is best), so tied
-  scores never hurt a query: all-equal scores give rank 0 everywhere.
+- A rank is the number of *negative* candidates (those that are not a positive of the
+  query) whose score is greater than or equal to the best positive's score; 0 is best.
+  Ties count against the model, so a collapsed model (all scores equal) ranks every
+  query last, never first; positives tied with each other never count. Without ties
+  this equals the VSE++ rank ("how many candidates score higher").
   R@K = 100 × fraction of queries with rank < K; medr = floor(median(rank)) + 1;
   meanr = mean(rank) + 1.
+- Sentences without any word (punctuation only) take no part in retrieval: their score
+  carries no information, so they are neither queries nor candidates
+  (`retrievable=False`); they stay in `visual_id`.
 - Each retrieval direction also reports `num_queries`; `i2t` and `i2t_all` report
   `num_left_out`, the paintings without any visual sentence (they have no positive, so
   they are no query; their contextual sentences stay distractors in `i2t_all`).
@@ -13,7 +19,7 @@ Conventions (our definitions; docs/design.md §7 states them with their reasons)
   resolved pessimistically (a tied group is retrieved all at once), which equals the
   step-wise AP of scikit-learn's `average_precision_score`; all-equal probabilities give
   AP = fraction of positives.
-- Threshold metrics predict visual when p(visual) >= 0.5. A ratio with a zero
+- Threshold metrics predict visual when p(visual) >= 0.5 (a tie at exactly 0.5 is visual). A ratio with a zero
   denominator (precision with nothing predicted visual, recall with no visual sentence,
   f1 with precision + recall = 0) is 0. Metrics that are undefined without both classes
   (`auc`, `ap`, `mAP` without any painting having both kinds) are None (JSON null).
@@ -75,11 +81,24 @@ def _check_finite(name: str, values: np.ndarray) -> None:
                      'checkpoint from before the divergence.')
 
 
-def retrieval_ranks(scores, sentence_painting, is_visual) -> RetrievalRanks:
+def _retrievable_columns(retrievable, num_sentences: int) -> np.ndarray:
+  """Indices of the sentences that take part in retrieval (all when None)."""
+  if retrievable is None:
+    return np.arange(num_sentences)
+  retrievable = np.asarray(retrievable, dtype=bool)
+  if retrievable.shape != (num_sentences,):
+    raise ValueError(f'retrievable {retrievable.shape} must have one entry per sentence '
+                     f'({num_sentences}).')
+  return np.flatnonzero(retrievable)
+
+
+def retrieval_ranks(scores, sentence_painting, is_visual, retrievable=None
+                    ) -> RetrievalRanks:
   """Ranks of every query of i2t, i2t_all and t2i (docs/design.md §7.5), vectorised.
 
-  A painting's best rank among its own visual sentences is the rank of its best-scored
-  own visual sentence, so one comparison of each row against that score suffices.
+  Only the `retrievable` sentences (default: all) are queries and candidates. A
+  painting's rank is that of its best-scored own visual sentence, so one comparison of
+  each row against that score suffices; positives are masked out of the count.
   """
   scores = np.asarray(scores)
   if not np.issubdtype(scores.dtype, np.floating):
@@ -92,6 +111,9 @@ def retrieval_ranks(scores, sentence_painting, is_visual) -> RetrievalRanks:
   if sentence_painting.size != num_sentences:
     raise ValueError(f'scores has {num_sentences} sentence columns but sentence_painting '
                      f'has {sentence_painting.size} entries; they must match.')
+  columns = _retrievable_columns(retrievable, num_sentences)
+  scores = scores[:, columns]
+  sentence_painting, is_visual = sentence_painting[columns], is_visual[columns]
   _check_finite('scores', scores)
   visual = np.flatnonzero(is_visual)
   if visual.size == 0:
@@ -102,13 +124,17 @@ def retrieval_ranks(scores, sentence_painting, is_visual) -> RetrievalRanks:
   best_own = np.full(num_paintings, -np.inf, dtype=scores.dtype)
   np.maximum.at(best_own, owner, positive)
   queries = np.flatnonzero(np.isfinite(best_own))
+  paintings = np.arange(num_paintings)[:, None]
+  own_visual = (sentence_painting[None, :] == paintings) & is_visual[None, :]  # [P, S]
+  at_least_best = (scores >= best_own[:, None]) & ~own_visual
   visual_scores = scores[:, visual]
+  other_painting = owner[None, :] != paintings  # [P, V]
   return RetrievalRanks(
-      i2t=np.count_nonzero(visual_scores > best_own[:, None], axis=1)[queries],
-      i2t_all=np.count_nonzero(scores > best_own[:, None], axis=1)[queries],
-      t2i=np.count_nonzero(visual_scores > positive[None, :], axis=0),
+      i2t=np.count_nonzero(at_least_best[:, visual], axis=1)[queries],
+      i2t_all=np.count_nonzero(at_least_best, axis=1)[queries],
+      t2i=np.count_nonzero((visual_scores >= positive[None, :]) & other_painting, axis=0),
       i2t_paintings=queries,
-      t2i_sentences=visual,
+      t2i_sentences=columns[visual],
       num_paintings=num_paintings)
 
 
@@ -136,9 +162,9 @@ def _with_left_out(summary: dict, num_paintings: int) -> dict:
   return {**summary, 'num_left_out': num_paintings - summary['num_queries']}
 
 
-def retrieval_metrics(scores, sentence_painting, is_visual) -> dict:
+def retrieval_metrics(scores, sentence_painting, is_visual, retrievable=None) -> dict:
   """i2t, t2i, i2t_all summaries and rsum for a [P, S] score matrix."""
-  ranks = retrieval_ranks(scores, sentence_painting, is_visual)
+  ranks = retrieval_ranks(scores, sentence_painting, is_visual, retrievable)
   i2t = _with_left_out(rank_summary(ranks.i2t), ranks.num_paintings)
   t2i = rank_summary(ranks.t2i)
   i2t_all = _with_left_out(rank_summary(ranks.i2t_all), ranks.num_paintings)
@@ -264,15 +290,21 @@ def visual_id_metrics(probs, is_visual, sentence_painting, *,
 
 
 def evaluation_metrics(scores, probs, sentence_painting, is_visual, *, split: str,
-                       step: int) -> dict:
-  """The metrics file of docs/design.md §7.9 (JSON-serialisable python numbers)."""
+                       step: int, retrievable=None) -> dict:
+  """The metrics file of docs/design.md §7.9 (JSON-serialisable python numbers).
+
+  `num_sentences_not_retrievable` counts the sentences left out of retrieval (no word);
+  every sentence counts in `visual_id`.
+  """
   scores = np.asarray(scores)
+  columns = _retrievable_columns(retrievable, scores.shape[1])
   return {
       'split': split,
       'step': int(step),
       'num_paintings': int(scores.shape[0]),
       'num_sentences': int(scores.shape[1]),
-      **retrieval_metrics(scores, sentence_painting, is_visual),
+      'num_sentences_not_retrievable': int(scores.shape[1] - columns.size),
+      **retrieval_metrics(scores, sentence_painting, is_visual, retrievable),
       'visual_id': visual_id_metrics(probs, is_visual, sentence_painting,
                                      num_paintings=scores.shape[0]),
   }

@@ -14,9 +14,10 @@ PAINTING = np.array([0, 0, 0, 1, 1, 1, 2])
 VISUAL = np.array([True, True, False, True, False, False, True])
 
 
-def _perfect_scores(painting=PAINTING, num_paintings=3):
-  """Own sentences score 1, others 0: every query is answered first."""
-  return (painting[None, :] == np.arange(num_paintings)[:, None]).astype(float)
+def _perfect_scores(painting=PAINTING, visual=VISUAL, num_paintings=3):
+  """Own visual sentences score 1, own contextual 0.5, others 0: every query first."""
+  own = painting[None, :] == np.arange(num_paintings)[:, None]
+  return np.where(own, np.where(visual[None, :], 1.0, 0.5), 0.0)
 
 
 def test_perfect_ranking_gives_full_recall():
@@ -45,11 +46,51 @@ def test_reversed_ranking_puts_positives_last():
   assert result['t2i']['meanr'] == 4.0
 
 
-def test_all_equal_scores_rank_zero_everywhere():
-  scores = np.zeros((3, 7))
+def test_constant_scorer_ranks_every_query_last():
+  # A collapsed model: every score equal. Each rank is the number of negatives.
+  ranks = metrics.retrieval_ranks(np.zeros((3, 7)), PAINTING, VISUAL)
+  np.testing.assert_array_equal(ranks.t2i, [2, 2, 2, 2])  # the other two paintings
+  np.testing.assert_array_equal(ranks.i2t, [2, 3, 3])  # other paintings' visual ones
+  np.testing.assert_array_equal(ranks.i2t_all, [5, 6, 6])  # all but own visual ones
+  result = metrics.retrieval_metrics(np.zeros((3, 7)), PAINTING, VISUAL)
+  assert result['t2i']['R@1'] == 0.0 and result['i2t']['R@1'] == 0.0
+
+
+def test_negative_tied_with_the_positive_counts_against():
+  scores = _perfect_scores()
+  scores[1, 0] = 1.0  # painting 1 ties sentence 0 with painting 0 (its positive)
+  scores[0, 3] = 1.0  # painting 0 ties painting 1's visual sentence 3 with its own
   ranks = metrics.retrieval_ranks(scores, PAINTING, VISUAL)
-  for direction in (ranks.i2t, ranks.t2i, ranks.i2t_all):
-    np.testing.assert_array_equal(direction, 0)
+  assert ranks.t2i[0] == 1
+  assert ranks.i2t[0] == 1
+  assert ranks.i2t_all[0] == 1
+
+
+def test_positives_tied_with_each_other_never_count():
+  scores = _perfect_scores()  # painting 0's two visual sentences both score 1
+  ranks = metrics.retrieval_ranks(scores, PAINTING, VISUAL)
+  assert ranks.i2t[0] == 0 and ranks.i2t_all[0] == 0
+
+
+def test_own_contextual_sentence_tied_with_the_positive_is_a_distractor():
+  scores = _perfect_scores()
+  scores[0, 2] = 1.0  # painting 0's contextual sentence ties its visual ones
+  ranks = metrics.retrieval_ranks(scores, PAINTING, VISUAL)
+  assert ranks.i2t[0] == 0  # not a candidate of i2t
+  assert ranks.i2t_all[0] == 1
+
+
+def test_sentences_without_words_take_no_part_in_retrieval():
+  rng = np.random.default_rng(1)
+  scores = rng.normal(size=(3, 7))
+  keep = np.array([True, True, False, True, True, False, True])
+  with_empty = metrics.evaluation_metrics(scores, rng.random(7), PAINTING, VISUAL,
+                                          split='test', step=0, retrievable=keep)
+  without = metrics.retrieval_metrics(scores[:, keep], PAINTING[keep], VISUAL[keep])
+  for key in ('i2t', 't2i', 'i2t_all', 'rsum'):
+    assert with_empty[key] == without[key]
+  assert with_empty['num_sentences_not_retrievable'] == 2
+  assert with_empty['num_sentences'] == 7
 
 
 def test_painting_rank_is_best_of_its_visual_sentences():
@@ -112,8 +153,9 @@ def test_evaluation_metrics_layout_is_json():
   rng = np.random.default_rng(0)
   result = metrics.evaluation_metrics(rng.normal(size=(3, 7)), rng.random(7), PAINTING,
                                       VISUAL, split='validation', step=10)
-  assert list(result) == ['split', 'step', 'num_paintings', 'num_sentences', 'i2t',
-                          't2i', 'i2t_all', 'rsum', 'visual_id']
+  assert list(result) == ['split', 'step', 'num_paintings', 'num_sentences',
+                          'num_sentences_not_retrievable', 'i2t', 't2i', 'i2t_all', 'rsum',
+                          'visual_id']
   assert result['num_paintings'] == 3 and result['num_sentences'] == 7
   for direction in ('i2t', 't2i', 'i2t_all'):
     assert {'R@1', 'R@5', 'R@10', 'medr', 'meanr'} <= set(result[direction])
@@ -257,11 +299,15 @@ def test_vectorised_ranks_match_a_loop_over_queries():
   ranks = metrics.retrieval_ranks(scores, painting, is_visual)
   visual = np.flatnonzero(is_visual)
   expected_i2t, expected_i2t_all = [], []
-  for p in ranks.i2t_paintings:
+  for p in ranks.i2t_paintings:  # negatives scoring >= a positive, best positive
     own = visual[painting[visual] == p]
-    expected_i2t.append(min(np.sum(scores[p, visual] > scores[p, j]) for j in own))
-    expected_i2t_all.append(min(np.sum(scores[p] > scores[p, j]) for j in own))
-  expected_t2i = [np.sum(scores[:, j] > scores[painting[j], j]) for j in visual]
+    negatives = [j for j in visual if j not in own]
+    distractors = [j for j in range(painting.size) if j not in own]
+    expected_i2t.append(min(np.sum(scores[p, negatives] >= scores[p, j]) for j in own))
+    expected_i2t_all.append(
+        min(np.sum(scores[p, distractors] >= scores[p, j]) for j in own))
+  expected_t2i = [sum(scores[q, j] >= scores[painting[j], j]
+                      for q in range(12) if q != painting[j]) for j in visual]
   np.testing.assert_array_equal(ranks.i2t_paintings, np.unique(painting[visual]))
   np.testing.assert_array_equal(ranks.i2t, expected_i2t)
   np.testing.assert_array_equal(ranks.i2t_all, expected_i2t_all)

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from absl import logging
 import grain
 import grain.checkpoint
+import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -235,6 +236,16 @@ class Checkpointer:
           restore_args=ocp.checkpoint_utils.construct_restore_args(target),
           partial_restore=True))
     return step, {name: restored[name] for name in target}
+
+  def state_shapes(self, step: StepSpec) -> Any:
+    """The saved state's pytree with each array's shape (a tuple) as its leaf: what a
+    model must look like to take these variables, read without reading the arrays."""
+    state_dir = ocp.path.step.build_step_path(
+        self.directory, _STEP_NAMES, self.resolve_step(step)) / 'state'
+    with ocp.PyTreeCheckpointer() as checkpointer:
+      metadata = checkpointer.metadata(state_dir).item_metadata
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), dict(metadata),
+                        is_leaf=lambda leaf: hasattr(leaf, 'shape'))
 
   def load_config(self, step: StepSpec) -> ml_collections.ConfigDict:
     """The config saved with `step`."""

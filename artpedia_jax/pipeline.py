@@ -80,8 +80,24 @@ def _is_visual(record: Record) -> np.ndarray:
 
 
 def visual_pair_index(source: Sequence[Record]) -> np.ndarray:
-  """int64 [N, 2] of (record index, sentence index) for every visual sentence of `source`."""
-  pairs = [(i, j) for i in range(len(source)) for j in np.flatnonzero(_is_visual(source[i]))]
+  """int64 [N, 2] of (record index, sentence index) for every visual sentence of `source`
+  that has a word.
+
+  A sentence without any word (punctuation only) scores 0 against every painting, so
+  as a ranking positive it would only push every other score below -margin; it is left
+  out of the pairs (and counted in the log), not out of the classifier's sentences.
+  """
+  pairs, num_without_words = [], 0
+  for i in range(len(source)):
+    record = source[i]
+    for j in np.flatnonzero(_is_visual(record)):
+      if vocab_lib.tokenize(record['sentences'][j]):
+        pairs.append((i, j))
+      else:
+        num_without_words += 1
+  if num_without_words:
+    logging.info('%d visual sentences without any word left out of the ranking pairs.',
+                 num_without_words)
   return np.asarray(pairs, np.int64).reshape([-1, 2])
 
 
@@ -364,26 +380,20 @@ def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
 
 @dataclasses.dataclass(frozen=True)
 class EvalSplit:
-  """Every painting and every sentence of a split, as numpy arrays.
-
-  Paintings are region features (`regions`, `boxes`, `region_mask`) or, on the pixel
-  path, `images` (the others None); `painting_inputs()` gives whichever the model takes.
-  """
+  """Every painting and every sentence of a split, as numpy arrays."""
   painting_ids: np.ndarray  # str [P]
   titles: np.ndarray  # str [P]
-  regions: np.ndarray | None  # float32 [P, R, F]
-  boxes: np.ndarray | None  # float32 [P, R, 4]
-  region_mask: np.ndarray | None  # bool [P, R]
+  paintings: dict[str, np.ndarray]  # the model's painting inputs, keyed as in a batch
   tokens: np.ndarray  # int32 [S, T]
   sentence_texts: np.ndarray  # str [S]
   sentence_painting: np.ndarray  # int32 [S], index into the paintings
   is_visual: np.ndarray  # bool [S]
-  images: np.ndarray | None = None  # uint8 [P, S, S, 3]
 
-  def painting_inputs(self) -> dict[str, np.ndarray]:
-    """The painting arrays, keyed as in a training batch."""
-    names = ('images',) if self.images is not None else ('regions', 'boxes', 'region_mask')
-    return {name: getattr(self, name) for name in names}
+  @property
+  def has_words(self) -> np.ndarray:
+    """bool [S]: sentences with at least one token; the others take no part in
+    retrieval (their scores carry no information)."""
+    return np.any(self.tokens != vocab_lib.Vocabulary.PAD, axis=1)
 
 
 def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
@@ -394,18 +404,22 @@ def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
     raise ValueError('The evaluation split is empty: check the dataset split and data_dir.')
   transform = painting_inputs(config, train=False)
   paintings = [transform(r, rng=None) for r in records]
-  stacked = {key: np.stack([p[key] for p in paintings]) for key in paintings[0]}
   texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
   return EvalSplit(
       painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
       titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),
-      regions=stacked.get('regions'),
-      boxes=stacked.get('boxes'),
-      region_mask=stacked.get('region_mask'),
-      images=stacked.get('images'),
+      paintings={key: np.stack([p[key] for p in paintings]) for key in paintings[0]},
       tokens=vocab.batch_encode(texts, config.dataset.max_words),
       sentence_texts=np.asarray(texts, str),
       sentence_painting=np.asarray(
           [i for i, r in enumerate(records) for _ in r['sentences']], np.int32),
       is_visual=np.concatenate([_is_visual(r) for r in records]),
   )
+
+
+def sentences_and_labels(source: Sequence[Record]) -> tuple[list[str], np.ndarray]:
+  """Every sentence of `source` as text, with its is_visual label (for text baselines)."""
+  records = [source[i] for i in range(len(source))]
+  texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
+  labels = np.concatenate([_is_visual(r) for r in records]) if records else np.zeros(0, bool)
+  return texts, labels

@@ -175,12 +175,71 @@ def _retrieval_table(metrics: dict, chance: dict) -> list[str]:
   return rows
 
 
+VISUAL_ID_KEYS = ('mAP', 'accuracy', 'precision', 'recall', 'f1', 'auc', 'ap')
+BASELINE = 'visual_id_baseline'  # the TF-IDF + logistic regression figures
+POOLED = 'retrieval_pooled'  # the same encoders under the pooled scorer
+
+
 def _visual_id_table(metrics: dict, chance: dict) -> list[str]:
-  ours, random = metrics['visual_id'], chance['visual_id']
-  rows = ['| metric | model | chance |', '|---|---|---|']
-  for key in ('mAP', 'accuracy', 'precision', 'recall', 'f1', 'auc', 'ap'):
-    rows.append(f'| {key} | {format_metric(ours[key])} | {format_metric(random[key])} |')
+  """Model, the lexical baseline (when the metrics have it) and chance, side by side."""
+  columns = [('model', metrics['visual_id'])]
+  if BASELINE in metrics:
+    columns.append(('TF-IDF + LR baseline', metrics[BASELINE]))
+  columns.append(('chance', chance['visual_id']))
+  rows = ['| metric | ' + ' | '.join(name for name, _ in columns) + ' |',
+          '|---' * (1 + len(columns)) + '|']
+  for key in VISUAL_ID_KEYS:
+    rows.append(f'| {key} | ' + ' | '.join(format_metric(values[key])
+                                           for _, values in columns) + ' |')
   return rows
+
+
+def _pooled_table(metrics: dict) -> list[str]:
+  """Alignment scoring against pooled scoring of the same encoders."""
+  pooled = metrics[POOLED]
+  rows = ['| metric | model | pooled scoring, same encoders |', '|---|---|---|']
+  for direction in ('i2t', 't2i'):
+    for key in ('R@1', 'R@5', 'R@10'):
+      rows.append(f'| {direction} {key} | {format_metric(metrics[direction][key])} | '
+                  f'{format_metric(pooled[direction][key])} |')
+  rows.append(f"| rsum | {format_metric(metrics['rsum'])} | "
+              f"{format_metric(pooled['rsum'])} |")
+  return rows
+
+
+def _lookup(tree: dict, *path: str) -> str:
+  """The formatted figure at `path` in `tree`, or '' where the tree has none."""
+  for key in path:
+    if not isinstance(tree, dict) or key not in tree:
+      return ''
+    tree = tree[key]
+  return format_metric(tree)
+
+
+def format_table(metrics: dict, chance: dict) -> str:
+  """The headline metrics beside the baselines (if any) and chance, for the console."""
+  pooled, baseline = metrics.get(POOLED, {}), metrics.get(BASELINE, {})
+  rows = [(f'{direction} {key}', (direction, key), _lookup(pooled, direction, key))
+          for direction in ('i2t', 't2i', 'i2t_all')
+          for key in ('R@1', 'R@5', 'R@10', 'medr', 'meanr')]
+  rows.append(('rsum', ('rsum',), _lookup(pooled, 'rsum')))
+  rows += [(f'visual_id {key}', ('visual_id', key), _lookup(baseline, key))
+           for key in VISUAL_ID_KEYS]
+  lines = [f"split {metrics['split']}, step {metrics['step']}: "
+           f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences",
+           f"{'metric':<22}{'model':>10}{'baseline':>10}{'chance':>10}"]
+  lines += [f'{name:<22}{_lookup(metrics, *path):>10}{base:>10}'
+            f'{_lookup(chance, *path):>10}' for name, path, base in rows]
+  if baseline:
+    lines.append('baseline: visual_id = TF-IDF + logistic regression fit on the '
+                 'training split' + ('; retrieval = pooled scoring of the same encoders.'
+                                     if pooled else '.'))
+  return '\n'.join(lines)
+
+
+def _not_retrievable_note(metrics: dict) -> str:
+  count = metrics.get('num_sentences_not_retrievable', 0)
+  return f' ({count} without any word, left out of retrieval)' if count else ''
 
 
 def _safe_name(painting_id: str) -> str:
@@ -219,11 +278,19 @@ def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Exa
   ours = metrics['visual_id']
   lines = [
       f"# Evaluation: split `{metrics['split']}`, step {metrics['step']}", '',
-      f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences. "
-      'Chance: the expected value under random scores (see `artpedia_jax.metrics`).', '',
+      f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences"
+      f"{_not_retrievable_note(metrics)}. Chance: the expected value under random "
+      'scores (see `artpedia_jax.metrics`). A rank counts the negatives scoring at least '
+      'as high as the best positive: ties count against the model.', '',
       '## Retrieval', '', *_retrieval_table(metrics, chance), '',
       f'![recall@K]({recall_name})', '',
+      *(['Region–word alignment against pooled scoring (the mean region vector against '
+         'the mean word vector) of the same trained encoders:', '',
+         *_pooled_table(metrics), ''] if POOLED in metrics else []),
       '## Visual-sentence identification', '', *_visual_id_table(metrics, chance), '',
+      *(['The baseline is TF-IDF (word 1–2-grams) + logistic regression fit on the '
+         "training split's sentences: a model that does not beat it has learnt no more "
+         'than word statistics.', ''] if BASELINE in metrics else []),
       f"mAP over {ours['num_paintings_mAP']} paintings having both kinds of sentence "
       f"({ours['num_paintings_left_out_mAP']} left out); threshold metrics at "
       'p(visual) >= 0.5.', '',

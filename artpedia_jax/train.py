@@ -23,7 +23,7 @@ import tensorboardX
 from artpedia_jax import checkpoint as checkpoint_lib
 from artpedia_jax import config_checks
 from artpedia_jax import dataset
-from artpedia_jax import evaluator as evaluator_lib
+from artpedia_jax import evaluation
 from artpedia_jax import model as model_lib
 from artpedia_jax import optim
 from artpedia_jax import pipeline
@@ -123,8 +123,7 @@ class _Run:
   train_step: Any
   data_iter: Any
   checkpointer: checkpoint_lib.Checkpointer
-  evaluator: evaluator_lib.Evaluator
-  val_split: pipeline.EvalSplit
+  evaluator: evaluation.SplitEvaluator
   vocab: vocab_lib.Vocabulary
   writer: Any
   total_steps: int
@@ -157,10 +156,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
       record_words=pipeline.record_max_words(train_source, vocab, config.dataset.max_words))
   if checkpointer.latest_step() is not None:
-    abstract_state = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
     restored_step, state = checkpointer.restore(
-        'latest', abstract_state=abstract_state, data_iterator=data_iter)
+        'latest', abstract_state=sharding_lib.abstract_like(state),
+        data_iterator=data_iter)
     logging.info('Resumed from the checkpoint of step %d.', restored_step)
 
   writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
@@ -169,8 +167,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
              train_step=train_step_lib.make_train_step(graphdef, optimizer, config,
                                                        mesh),
              data_iter=data_iter, checkpointer=checkpointer,
-             evaluator=evaluator_lib.Evaluator(graphdef, config, mesh),
-             val_split=pipeline.load_eval_split(config, val_source, vocab),
+             evaluator=_validation_evaluator(config, graphdef, mesh, train_source,
+                                             val_source, vocab),
              vocab=vocab, writer=writer, total_steps=total_steps)
   stop = _StopRequest()
   try:
@@ -180,6 +178,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     checkpointer.close()
     if writer is not None:
       writer.close()
+
+
+def _validation_evaluator(config, graphdef, mesh, train_source, val_source,
+                          vocab) -> evaluation.SplitEvaluator:
+  """Validation with the lexical baseline fit once, on the training split."""
+  split = pipeline.load_eval_split(config, val_source, vocab)
+  return evaluation.SplitEvaluator(
+      evaluation.make_device_scorer(graphdef, config, mesh), split,
+      split_name='validation',
+      baseline_probs=evaluation.text_baseline_probs(train_source, split))
 
 
 def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
@@ -207,14 +215,13 @@ def _append_json_line(path: str, entry: dict) -> None:
 
 
 def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
-  metrics = run.evaluator.evaluate(_variables(state), run.val_split,
-                                   split_name='validation', step=step)
+  metrics = run.evaluator.evaluate(_variables(state), step=step)
   if jax.process_index() == 0:
-    evaluator_lib.write_metrics(run.workdir, metrics)
+    evaluation.write_metrics(run.workdir, metrics)
   logging.info('validation step %d: rsum %.2f  i2t R@1 %.2f  t2i R@1 %.2f  '
                'visual mAP %s', step, metrics['rsum'], metrics['i2t']['R@1'],
                metrics['t2i']['R@1'], _maybe_round(metrics['visual_id']['mAP']))
-  _write_scalars(run.writer, 'validation', evaluator_lib.flatten(metrics), step)
+  _write_scalars(run.writer, 'validation', _flatten(metrics), step)
   result.validation.append(metrics)
   return metrics
 
@@ -282,6 +289,18 @@ def _check_skipped(run: _Run, metrics, batch, step: int, consecutive: int) -> in
         f'{run.checkpointer.latest_step()}. Lower optimizer.learning_rate or check the '
         'data.')
   return consecutive
+
+
+def _flatten(result: dict, prefix: str = '') -> dict[str, float]:
+  """Nested metrics → {'i2t/R_at_1': ...} scalars for TensorBoard."""
+  flat = {}
+  for key, value in result.items():
+    name = f'{prefix}{key}'.replace('@', '_at_')  # TensorBoard tag characters
+    if isinstance(value, dict):
+      flat.update(_flatten(value, name + '/'))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      flat[name] = float(value)
+  return flat
 
 
 def _write_scalars(writer, prefix: str, scalars: dict, step: int) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 
 from artpedia_jax import config_checks
 from artpedia_jax import console
-from artpedia_jax import evaluator as evaluator_lib
+from artpedia_jax import evaluation
 from artpedia_jax import model as model_lib
 from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
@@ -65,7 +65,7 @@ def random_split(config, paintings: int, sentences: int) -> pipeline.EvalSplit:
   return pipeline.EvalSplit(
       painting_ids=np.asarray([f'p{i}' for i in range(paintings)]),
       titles=np.asarray([f'title {i}' for i in range(paintings)]),
-      regions=regions, boxes=boxes, region_mask=region_mask,
+      paintings={'regions': regions, 'boxes': boxes, 'region_mask': region_mask},
       tokens=common.random_tokens(rng, (sentences,), config.dataset.max_words,
                                   _VOCAB_SIZE.value),
       sentence_texts=np.asarray([f's{j}' for j in range(sentences)]),
@@ -77,8 +77,8 @@ def _first_painting(split: pipeline.EvalSplit) -> pipeline.EvalSplit:
   own = split.sentence_painting == 0
   return dataclasses.replace(
       split, painting_ids=split.painting_ids[:1], titles=split.titles[:1],
-      regions=split.regions[:1], boxes=split.boxes[:1],
-      region_mask=split.region_mask[:1], tokens=split.tokens[own],
+      paintings={name: x[:1] for name, x in split.paintings.items()},
+      tokens=split.tokens[own],
       sentence_texts=split.sentence_texts[own],
       sentence_painting=split.sentence_painting[own], is_visual=split.is_visual[own])
 
@@ -114,13 +114,15 @@ def measure_one(config) -> dict:
                                   feature_dim=_FEATURE_DIM.value,
                                   rngs=nnx.Rngs(config.seed))
   graphdef, variables = model_lib.split(model)
-  evaluator = evaluator_lib.Evaluator(graphdef, config, mesh)
+  scorer = evaluation.make_device_scorer(graphdef, config, mesh)
+  score = lambda variables, split: evaluation.SplitEvaluator(
+      scorer, split, split_name='bench').run(variables, step=0).scores.scores
   log = lambda message: print(f'[{config.model.score}] {message}', file=sys.stderr,
                               flush=True)
-  warmup_s = _timed(evaluator.score, variables, _first_painting(split))
+  warmup_s = _timed(score, variables, _first_painting(split))
   log(f'compiled and scored one painting in {warmup_s:.1f} s')
   before_mib = common.peak_rss_mib()
-  score_s = _timed(evaluator.score, variables, split)
+  score_s = _timed(score, variables, split)
   rss_mib = common.peak_rss_mib()
   log(f'encoded and scored {_PAINTINGS.value} x {_SENTENCES.value} pairs in '
       f'{score_s:.1f} s')

@@ -8,7 +8,7 @@ import pytest
 
 from artpedia_jax import checkpoint
 from artpedia_jax import dataset
-from artpedia_jax import evaluate_checkpoint
+from artpedia_jax import restore
 from artpedia_jax import sharding
 from artpedia_jax import train
 from tests import e2e_helpers
@@ -55,7 +55,7 @@ def test_consecutive_non_finite_steps_stop_the_run_with_a_good_checkpoint(
   assert len(skipped) == MAX_SKIPS and 'paintings' in skipped[0], skipped
   with checkpoint.Checkpointer(tmp_path / 'checkpoints', read_only=True) as ckpt:
     assert ckpt.all_steps()[-1] < last_step
-  restored = evaluate_checkpoint.restore(str(tmp_path), 'latest', 'validation')
+  restored = restore.restore_model(str(tmp_path), 'latest')
   for leaf in jax.tree.leaves(restored.variables):
     assert np.all(np.isfinite(np.asarray(leaf)))
 

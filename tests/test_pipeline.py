@@ -257,9 +257,9 @@ def test_load_eval_split(source, vocab):
   split = pipeline.load_eval_split(config, source, vocab)
   r, t = config.dataset.max_regions, config.dataset.max_words
   num_sentences = sum(NUM_VISUAL) + sum(NUM_CONTEXTUAL)
-  assert split.regions.shape == (NUM_RECORDS, r, FEATURE_DIM)
-  assert split.boxes.shape == (NUM_RECORDS, r, 4)
-  np.testing.assert_array_equal(split.region_mask.sum(1), np.minimum(NUM_REGIONS, r))
+  assert split.paintings['regions'].shape == (NUM_RECORDS, r, FEATURE_DIM)
+  assert split.paintings['boxes'].shape == (NUM_RECORDS, r, 4)
+  np.testing.assert_array_equal(split.paintings['region_mask'].sum(1), np.minimum(NUM_REGIONS, r))
   assert split.tokens.shape == (num_sentences, t) and split.tokens.dtype == np.int32
   assert split.painting_ids[3] == '1003' and split.titles[3] == 'Painting 3'
   assert split.sentence_texts[0] == 'visual 0 0 red circle'

@@ -12,7 +12,7 @@ import pytest
 import safetensors.numpy
 
 from artpedia_jax import dataset
-from artpedia_jax import evaluate_checkpoint
+from artpedia_jax import evaluation
 from artpedia_jax import extract_features
 from artpedia_jax import model as model_lib
 from artpedia_jax import optim
@@ -113,8 +113,8 @@ def test_pixel_batches_and_eval_split_carry_images_instead_of_regions():
   assert batch['images'].dtype == np.uint8
   assert not {'regions', 'boxes', 'region_mask'} & set(batch)
   split = pipeline.load_eval_split(config, source, vocab)
-  assert list(split.painting_inputs()) == ['images']
-  assert split.images.shape == (6, IMAGE_SIZE, IMAGE_SIZE, 3) and split.regions is None
+  assert list(split.paintings) == ['images']
+  assert split.paintings['images'].shape == (6, IMAGE_SIZE, IMAGE_SIZE, 3)
   assert pipeline.region_feature_dim(config, source) is None
 
 
@@ -280,6 +280,6 @@ def test_short_pixel_run_learns_and_the_eval_binary_restores_batch_norm(tmp_path
   losses = [entry['loss'] for entry in result.train_log]
   assert losses[-1] < 0.9 * losses[0], losses
   # Evaluation needs the trained batch-norm statistics: without them the scores differ.
-  again = evaluate_checkpoint.run(str(workdir), 'latest', 'validation')
+  again = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'validation')
   assert again.metrics == result.validation[-1]
   assert again.report_path and again.report_path.endswith('.md')

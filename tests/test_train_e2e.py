@@ -11,7 +11,8 @@ import pytest
 
 from artpedia_jax import checkpoint
 from artpedia_jax import dataset
-from artpedia_jax import evaluate_checkpoint
+from artpedia_jax import evaluation
+from artpedia_jax import restore
 from artpedia_jax import train
 from tests import e2e_helpers
 
@@ -27,7 +28,7 @@ def data_dir(tmp_path_factory):
 
 def _params(workdir):
   """(step, parameters as numpy) of the latest checkpoint in `workdir`."""
-  restored = evaluate_checkpoint.restore(str(workdir), 'latest', 'validation')
+  restored = restore.restore_model(str(workdir), 'latest')
   return restored.step, jax.tree.map(np.asarray, restored.variables)
 
 
@@ -41,10 +42,10 @@ def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp
 
   logged = json.loads((tmp_path / 'eval' / f'validation_step{result.final_step}.json')
                       .read_text())
-  again = evaluate_checkpoint.run(str(tmp_path), 'latest', 'validation')
+  again = evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
   assert again.metrics == logged
 
-  test_eval = evaluate_checkpoint.run(str(tmp_path), 'best', 'test')
+  test_eval = evaluation.evaluate_checkpoint(str(tmp_path), 'best', 'test')
   report = test_eval.report_path
   assert report and report.endswith('.md')
   text = open(report).read()

@@ -1,0 +1,143 @@
+"""The model's forward passes on the devices, for evaluation and inference.
+
+Paintings and sentences are encoded once each; all-pairs scores are computed in
+fixed-shape chunks (paintings split across the devices × a chunk of sentences seen by
+every device), so one compilation serves any number of paintings and sentences, and
+memory is bounded by the chunk and block sizes, not by the collection. The evaluator (on
+a split) and the inference API (on a user's painting and text) both go through
+`DeviceScorer`, so they compute the same numbers with the same code.
+
+Multi-process: every process holds all the inputs and runs the same calls; chunks become
+global arrays with `sharding.shard_full` and results come back whole with
+`sharding.to_host`, so every process gets the same results.
+"""
+
+from collections.abc import Mapping
+import dataclasses
+
+from flax import nnx
+import jax
+import numpy as np
+
+from artpedia_jax import model as model_lib
+from artpedia_jax import sharding as sharding_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedPaintings:
+  """Region vectors on the host, with the mask and boxes of the regions they stand for."""
+  v: np.ndarray  # [P, R, D], unit norm, zero at padding
+  region_mask: np.ndarray  # [P, R] bool
+  boxes: np.ndarray  # [P, R, 4] (y0, x0, y1, x1) in [0, 1]
+
+  def __len__(self) -> int:
+    return self.v.shape[0]
+
+  def take(self, rows: np.ndarray) -> 'EncodedPaintings':
+    return EncodedPaintings(self.v[rows], self.region_mask[rows], self.boxes[rows])
+
+
+@dataclasses.dataclass(frozen=True)
+class SentenceScores:
+  """What one pass over a set of sentences gives against a set of paintings."""
+  scores: np.ndarray  # [P, S] S(painting, sentence)
+  probs: np.ndarray | None  # [S] p(visual | sentence, its own painting), if asked
+
+
+def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+  pad = rows - x.shape[0]
+  return np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+
+
+def _chunks(n: int, size: int):
+  for start in range(0, n, size):
+    yield start, min(start + size, n)
+
+
+class DeviceScorer:
+  """Jit-compiled encoders and scorers for one model architecture and mesh.
+
+  `chunk_size` rows are encoded or scored at once (rounded up to a multiple of the
+  device count); `block_size` sentences per block of the pairwise scoring.
+  """
+
+  def __init__(self, graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, *,
+               chunk_size: int, block_size: int):
+    self._mesh = mesh
+    self._chunk = -(-chunk_size // mesh.size) * mesh.size
+    data = sharding_lib.batch_sharded(mesh)
+    rep = self._replicated = sharding_lib.replicated(mesh)
+    merge = lambda variables: model_lib.merge(graphdef, variables)
+
+    self._encode_paintings = jax.jit(
+        lambda p, inputs: merge(p).encode_painting_inputs(inputs),
+        in_shardings=(rep, data), out_shardings=data)
+    self._encode_sentences = jax.jit(
+        lambda p, tokens: merge(p).encode_sentences(tokens),
+        in_shardings=(rep, data), out_shardings=(data, data))
+    self._pairwise = jax.jit(
+        lambda p, v, rmask, w, wmask: merge(p).pairwise_scores(
+            v, rmask, w, wmask, block_size=block_size),
+        in_shardings=(rep, data, data, rep, rep), out_shardings=data)
+    self._visual_probs = jax.jit(
+        lambda p, v, rmask, w, wmask: jax.nn.sigmoid(
+            merge(p).classify(v, rmask, w, wmask)),
+        in_shardings=(rep, data, data, data, data), out_shardings=data)
+
+  def _padded(self, x: np.ndarray) -> np.ndarray:
+    return _pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
+
+  def _put(self, *chunks: np.ndarray) -> list[jax.Array]:
+    return [sharding_lib.shard_full(self._mesh, x) for x in chunks]
+
+  def encode_paintings(self, variables, inputs: Mapping[str, np.ndarray]
+                       ) -> EncodedPaintings:
+    """Every painting of `inputs` (the model's painting inputs, e.g. regions or images)."""
+    num_rows = len(next(iter(inputs.values())))
+    padded = {name: self._padded(np.asarray(x)) for name, x in inputs.items()}
+    parts = []
+    for a, b in _chunks(len(next(iter(padded.values()))), self._chunk):
+      rows = self._put(*(x[a:b] for x in padded.values()))
+      encoded = self._encode_paintings(variables, dict(zip(padded, rows)))
+      parts.append([sharding_lib.to_host(x) for x in encoded])
+    v, region_mask, boxes = (np.concatenate(column)[:num_rows] for column in zip(*parts))
+    return EncodedPaintings(v, region_mask, boxes)
+
+  def score_sentences(self, variables, paintings: EncodedPaintings, tokens: np.ndarray,
+                      own_painting: np.ndarray | None = None) -> SentenceScores:
+    """Scores of every (painting, sentence) pair, and p(visual) of each sentence against
+    its own painting (`own_painting[s]`, an index into `paintings`) when given.
+
+    Sentences are encoded one chunk at a time, used for both and dropped, so memory does
+    not grow with their number.
+    """
+    num_paintings, num_sentences = len(paintings), len(tokens)
+    painting_chunks = [self._put(self._padded(paintings.v[a:b]),
+                                 self._padded(paintings.region_mask[a:b]))
+                       for a, b in _chunks(num_paintings, self._chunk)]
+    tokens = self._padded(np.asarray(tokens))
+    own = None if own_painting is None else self._padded(np.asarray(own_painting))
+    columns, probs = [], []
+    for a, b in _chunks(len(tokens), self._chunk):
+      w, wmask = self._encode_sentences(variables, *self._put(tokens[a:b]))
+      if own is not None:
+        probs.append(sharding_lib.to_host(self._visual_probs(
+            variables, *self._put(paintings.v[own[a:b]],
+                                  paintings.region_mask[own[a:b]]), w, wmask)))
+      w, wmask = jax.device_put((w, wmask), self._replicated)
+      columns.append(np.concatenate(
+          [sharding_lib.to_host(self._pairwise(variables, v, rmask, w, wmask))
+           for v, rmask in painting_chunks], axis=0)[:num_paintings])
+    return SentenceScores(
+        scores=np.concatenate(columns, axis=1)[:, :num_sentences],
+        probs=np.concatenate(probs)[:num_sentences] if probs else None)
+
+  def word_region_scores(self, variables, painting: EncodedPaintings,
+                         tokens: np.ndarray) -> np.ndarray:
+    """[S, T, R] scores ⟨w_t, v_r⟩ of each sentence's words with ONE painting's regions
+    (`painting` holds a single row); padding words and regions are left to the caller's
+    masks."""
+    w = [sharding_lib.to_host(self._encode_sentences(
+        variables, *self._put(self._padded(tokens[a:b])))[0])[:b - a]
+         for a, b in _chunks(len(tokens), self._chunk)]
+    return np.einsum('std,rd->str', np.concatenate(w), painting.v[0])

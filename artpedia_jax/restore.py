@@ -1,0 +1,140 @@
+"""Restores a trained model from a workdir: for the eval binary and the inference API.
+
+Only the model's variables are read (no optimiser state, no data iterator), with the
+config and vocabulary saved beside them, onto the devices present now, whatever their
+count at training time. Nothing here needs the dataset: the region feature size is read
+from the saved parameters' shapes.
+
+Evaluation may change how it runs, not what the model is: `EVALUATION_KEYS` lists the
+config keys a user may override (where the data lives, batch and block sizes); any other
+override is refused, since it would build another model than the one trained.
+"""
+
+from collections.abc import Mapping
+import dataclasses
+import os
+from typing import Any
+
+from flax import nnx
+import jax
+import ml_collections
+
+from artpedia_jax import checkpoint as checkpoint_lib
+from artpedia_jax import model as model_lib
+from artpedia_jax import sharding as sharding_lib
+from artpedia_jax import vocab as vocab_lib
+
+# The config keys evaluation may override, with their types.
+EVALUATION_KEYS = {'eval_batch_size': int, 'score_block_size': int,
+                   'dataset.data_dir': str, 'dataset.manual_dir': str,
+                   'dataset.num_workers': int}
+
+
+class RestoreError(RuntimeError):
+  """The workdir or step cannot give a model; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredModel:
+  """A trained model ready for the devices: structure, variables and what built it."""
+  step: int
+  config: ml_collections.ConfigDict
+  vocab: vocab_lib.Vocabulary
+  graphdef: nnx.GraphDef
+  variables: model_lib.Variables
+  mesh: jax.sharding.Mesh
+  feature_dim: int | None  # region feature size; None for a pixel-backbone model
+
+
+# Config sections, so that an override of a model key parses and is refused by name.
+_SECTIONS = ('dataset', 'vocab', 'model', 'loss', 'optimizer')
+
+
+def overridable_config() -> ml_collections.ConfigDict:
+  """`EVALUATION_KEYS` as unset typed fields, in open sections (for `--config.*` flags):
+  any key parses, and `apply_overrides` refuses those that shape the model by name."""
+  tree = {section: {} for section in _SECTIONS}
+  for key, field_type in EVALUATION_KEYS.items():
+    *parents, leaf = key.split('.')
+    node = tree
+    for name in parents:
+      node = node.setdefault(name, {})
+    node[leaf] = ml_collections.FieldReference(None, field_type=field_type)
+  return ml_collections.ConfigDict(tree)
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of the saved `config` with evaluation-only `overrides` ({'a.b': value})."""
+  refused = sorted(set(overrides) - set(EVALUATION_KEYS))
+  if refused:
+    raise RestoreError(
+        f'Cannot override {", ".join(refused)} at evaluation: it would build another '
+        'model than the checkpoint was trained as (retrain instead). Evaluation may '
+        f'override: {", ".join(EVALUATION_KEYS)}.')
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.update_from_flattened_dict(dict(overrides))
+  return config
+
+
+def _feature_dim(checkpointer: checkpoint_lib.Checkpointer, step: int,
+                 config: ml_collections.ConfigDict) -> int | None:
+  if config.model.backbone:
+    return None
+  shapes = checkpointer.state_shapes(step)
+  return int(shapes['params']['region_projection']['kernel'][0])
+
+
+def _abstract_model(config: ml_collections.ConfigDict, vocab_size: int,
+                    feature_dim: int | None) -> model_lib.ArtpediaModel:
+  """The model `config` builds, with shapes and dtypes only (nothing allocated)."""
+  return nnx.eval_shape(lambda: model_lib.ArtpediaModel(
+      config, vocab_size=vocab_size, feature_dim=feature_dim, rngs=nnx.Rngs(0)))
+
+
+def model_graphdef(restored: RestoredModel, *, score: str) -> nnx.GraphDef:
+  """The structure of `restored`'s model with another scorer (scorers hold no
+  variables, so `restored.variables` fit it)."""
+  config = ml_collections.ConfigDict(restored.config.to_dict())
+  config.model.score = score
+  return model_lib.split(_abstract_model(config, len(restored.vocab),
+                                         restored.feature_dim))[0]
+
+
+def _restore_variables(checkpointer, step, config, vocab, feature_dim, mesh):
+  """The model's structure, and its variables restored replicated on `mesh`."""
+  graphdef, abstract_variables = model_lib.split(
+      _abstract_model(config, len(vocab), feature_dim))
+  abstract_variables = sharding_lib.abstract_like(
+      {name: tree for name, tree in abstract_variables.items() if tree},
+      sharding_lib.replicated(mesh))
+  try:
+    step, variables = checkpointer.restore_subset(step, abstract_variables)
+  except (ValueError, KeyError) as error:
+    raise RestoreError(
+        f'The parameters of step {step} in {checkpointer.directory} do not fit the model '
+        f'that its saved config builds (features of size {feature_dim}, {len(vocab)} '
+        f'words): {error}. Was it written by another version of the code?') from error
+  return graphdef, dict({'model_state': {}}, **variables), step
+
+
+def restore_model(workdir: str, step: str | int = 'best', *,
+                  overrides: Mapping[str, Any] | None = None) -> RestoredModel:
+  """Restores checkpoint `step` ('latest', 'best' or a number) of `workdir`.
+
+  `overrides` ({'dataset.data_dir': ...}) change evaluation-only keys of the saved
+  config (`EVALUATION_KEYS`).
+  """
+  directory = os.path.join(workdir, 'checkpoints')
+  try:
+    with checkpoint_lib.Checkpointer(directory, read_only=True) as checkpointer:
+      step = checkpointer.resolve_step(step)
+      config = apply_overrides(checkpointer.load_config(step), overrides or {})
+      vocab = vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
+      feature_dim = _feature_dim(checkpointer, step, config)
+      mesh = sharding_lib.make_mesh()
+      graphdef, variables, step = _restore_variables(checkpointer, step, config, vocab,
+                                                     feature_dim, mesh)
+  except (FileNotFoundError, ValueError) as error:
+    raise RestoreError(str(error)) from error
+  return RestoredModel(step, config, vocab, graphdef, variables, mesh, feature_dim)

@@ -294,3 +294,17 @@ def test_open_source_reads_the_built_dataset_without_decoding_images(tmp_path_fa
   split = pipeline.load_eval_split(config, source, vocab)
   assert split.is_visual.sum() == len(pipeline.visual_pair_index(source))
 
+
+
+def test_sentences_without_words_leave_the_pairs_and_retrieval_only(source, vocab):
+  record = dict(source[1])
+  record['sentences'] = np.asarray([b'?!', *source[1]['sentences'][1:], b'...'], object)
+  record['is_visual'] = np.asarray([True, *source[1]['is_visual'][1:], False])
+  with_empty = [source[0], record]
+  pairs = pipeline.visual_pair_index(with_empty)
+  assert (1, 0) not in {tuple(p) for p in pairs}  # punctuation only: no ranking positive
+  assert len(pairs) == NUM_VISUAL[0] + NUM_VISUAL[1] - 1
+  split = pipeline.load_eval_split(_config(), with_empty, vocab)
+  empty = np.flatnonzero(~split.has_words)
+  np.testing.assert_array_equal(split.sentence_texts[empty], ['?!', '...'])
+  assert split.is_visual.size == len(source[0]['sentences']) + len(record['sentences'])

@@ -312,3 +312,20 @@ def test_vectorised_ranks_match_a_loop_over_queries():
   np.testing.assert_array_equal(ranks.i2t, expected_i2t)
   np.testing.assert_array_equal(ranks.i2t_all, expected_i2t_all)
   np.testing.assert_array_equal(ranks.t2i, expected_t2i)
+
+
+def test_tie_free_ranks_equal_the_vse_argsort_convention():
+  # VSE++ ranks a query's candidates by sorting scores in descending order and takes the
+  # position of the first positive; without ties this equals our count of negatives.
+  rng = np.random.default_rng(3)
+  num_paintings, per_painting = 6, 5
+  painting = np.repeat(np.arange(num_paintings), per_painting)
+  visual = np.ones(painting.size, bool)
+  scores = rng.normal(size=(num_paintings, painting.size))  # continuous: no ties
+  ranks = metrics.retrieval_ranks(scores, painting, visual)
+  for p in range(num_paintings):
+    order = np.argsort(-scores[p])
+    assert ranks.i2t[p] == min(np.flatnonzero(np.isin(order, np.flatnonzero(painting == p))))
+  for j in range(painting.size):
+    order = np.argsort(-scores[:, j])
+    assert ranks.t2i[j] == np.flatnonzero(order == painting[j])[0]

@@ -17,6 +17,7 @@ from artpedia_jax import console
 from artpedia_jax import evaluation
 from artpedia_jax import report
 from artpedia_jax import restore
+from tfds_artpedia import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir.', required=True)
 _STEP = flags.DEFINE_string('step', 'best', 'A step number, `latest` or `best`.')
@@ -44,12 +45,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_third_party_info()
-  try:
-    result = evaluation.evaluate_checkpoint(
-        _WORKDIR.value, _STEP.value, _SPLIT.value, overrides=_overrides(),
-        write_report=_REPORT.value, pooled_baseline=_BASELINES.value)
-  except evaluation.EvalError as e:
-    raise SystemExit(f'error: {e}') from None
+  result = evaluation.evaluate_checkpoint(
+      _WORKDIR.value, _STEP.value, _SPLIT.value, overrides=_overrides(),
+      write_report=_REPORT.value, pooled_baseline=_BASELINES.value)
   print(report.format_table(result.metrics, result.chance))
   print(f'Metrics: {result.metrics_path}')
   if result.report_path:
@@ -57,4 +55,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -28,11 +28,12 @@ from artpedia_jax import report as report_lib
 from artpedia_jax import restore as restore_lib
 from artpedia_jax import text_baseline
 from artpedia_jax import vocab as vocab_lib
+from tfds_artpedia import errors
 
 NUM_EXAMPLES = 4  # paintings shown with their retrieved sentences in the report
 
 
-class EvalError(RuntimeError):
+class EvalError(errors.UserError, RuntimeError):
   """What the user asked for cannot be evaluated; the message says what to do."""
 
 
@@ -172,10 +173,7 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
                         write_report: bool = True,
                         pooled_baseline: bool = False) -> EvalResult:
   """Evaluates checkpoint `step` of `workdir` on `split_name`; writes metrics + report."""
-  try:
-    restored = restore_lib.restore_model(workdir, step, overrides=overrides)
-  except restore_lib.RestoreError as error:
-    raise EvalError(str(error)) from error
+  restored = restore_lib.restore_model(workdir, step, overrides=overrides)
   config = restored.config
   source = _open_split(config, split_name)
   try:

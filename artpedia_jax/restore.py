@@ -23,6 +23,7 @@ from artpedia_jax import checkpoint as checkpoint_lib
 from artpedia_jax import model as model_lib
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import vocab as vocab_lib
+from tfds_artpedia import errors
 
 # The config keys evaluation may override, with their types.
 EVALUATION_KEYS = {'eval_batch_size': int, 'score_block_size': int,
@@ -30,7 +31,7 @@ EVALUATION_KEYS = {'eval_batch_size': int, 'score_block_size': int,
                    'dataset.num_workers': int}
 
 
-class RestoreError(RuntimeError):
+class RestoreError(errors.UserError, RuntimeError):
   """The workdir or step cannot give a model; the message says what to do."""
 
 
@@ -63,15 +64,19 @@ def overridable_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(tree)
 
 
-def apply_overrides(config: ml_collections.ConfigDict,
-                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of the saved `config` with evaluation-only `overrides` ({'a.b': value})."""
+def check_overrides(overrides: Mapping[str, Any]) -> None:
+  """Refuses, by name, overrides of keys that would change the model."""
   refused = sorted(set(overrides) - set(EVALUATION_KEYS))
   if refused:
-    raise RestoreError(
+    raise errors.UsageError(
         f'Cannot override {", ".join(refused)} at evaluation: it would build another '
         'model than the checkpoint was trained as (retrain instead). Evaluation may '
         f'override: {", ".join(EVALUATION_KEYS)}.')
+
+
+def _apply_overrides(config: ml_collections.ConfigDict,
+                     overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of the saved `config` with (checked) `overrides` ({'a.b': value})."""
   config = ml_collections.ConfigDict(config.to_dict())
   config.update_from_flattened_dict(dict(overrides))
   return config
@@ -125,11 +130,13 @@ def restore_model(workdir: str, step: str | int = 'best', *,
   `overrides` ({'dataset.data_dir': ...}) change evaluation-only keys of the saved
   config (`EVALUATION_KEYS`).
   """
+  overrides = overrides or {}
+  check_overrides(overrides)
   directory = os.path.join(workdir, 'checkpoints')
   try:
     with checkpoint_lib.Checkpointer(directory, read_only=True) as checkpointer:
       step = checkpointer.resolve_step(step)
-      config = apply_overrides(checkpointer.load_config(step), overrides or {})
+      config = _apply_overrides(checkpointer.load_config(step), overrides)
       vocab = vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
       feature_dim = _feature_dim(checkpointer, step, config)
       mesh = sharding_lib.make_mesh()

@@ -9,6 +9,7 @@ import pytest
 
 from artpedia_jax import dataset
 from artpedia_jax import evaluation
+from artpedia_jax import restore
 from artpedia_jax import train
 from tests import e2e_helpers
 
@@ -49,13 +50,13 @@ def test_binary_prints_the_table_and_writes_metrics_and_report(trained):
 
 
 def test_no_checkpoint_says_to_train_first(tmp_path):
-  with pytest.raises(evaluation.EvalError, match='train first'):
+  with pytest.raises(restore.RestoreError, match='train first'):
     evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'test')
 
 
 def test_missing_step_lists_the_available_ones(trained):
   workdir, _ = trained
-  with pytest.raises(evaluation.EvalError, match=r'available steps: \[.*20'):
+  with pytest.raises(restore.RestoreError, match=r'available steps: \[.*20'):
     evaluation.evaluate_checkpoint(str(workdir), '7', 'test')
 
 
@@ -73,7 +74,7 @@ def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
   saved = json.loads(config_file.read_text())
   saved['model']['embed_dim'] *= 2
   config_file.write_text(json.dumps(saved))
-  with pytest.raises(evaluation.EvalError, match='do not fit the model'):
+  with pytest.raises(restore.RestoreError, match='do not fit the model'):
     evaluation.evaluate_checkpoint(str(copy), '20', 'test', write_report=False)
 
 
@@ -105,7 +106,7 @@ def test_data_dir_and_evaluation_overrides_change_where_and_how_not_what(trained
 def test_overriding_a_model_key_at_evaluation_is_refused(trained):
   workdir, _ = trained
   result = _eval(f'--workdir={workdir}', '--step=latest', '--config.model.embed_dim=8')
-  assert result.returncode != 0
+  assert result.returncode == 2
   assert 'Traceback' not in result.stderr
   errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
   assert len(errors) == 1 and 'model.embed_dim' in errors[0], result.stderr[-2000:]

@@ -33,12 +33,13 @@ def _params(workdir):
 
 
 def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp_path):
-  config = e2e_helpers.e2e_config(data_dir)
+  config = e2e_helpers.e2e_config(data_dir, log_every_steps=1)
   result = train.train_and_evaluate(config, str(tmp_path))
 
   losses = [entry['loss'] for entry in result.train_log]
   assert result.final_step == config.num_train_steps
-  assert losses[-1] < 0.8 * losses[0], losses
+  # Mean of the last 10 steps against the first 10: one batch's loss is too noisy.
+  assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10]), losses
 
   logged = json.loads((tmp_path / 'eval' / f'validation_step{result.final_step}.json')
                       .read_text())

@@ -1,10 +1,10 @@
-"""The evaluator against the model: scoring a split in padded, sharded chunks gives the
+"""Device scoring against the model: scoring a split in padded, sharded chunks gives the
 model's own all-pairs scores and visual probabilities of the whole split at once."""
 
 import jax
 import numpy as np
 
-from artpedia_jax import evaluator as evaluator_lib
+from artpedia_jax import evaluation
 from artpedia_jax import model as model_lib
 from artpedia_jax import pipeline
 from artpedia_jax import sharding
@@ -22,10 +22,11 @@ def _split(config, seed: int = 0) -> pipeline.EvalSplit:
   return pipeline.EvalSplit(
       painting_ids=np.array([f'p{i}' for i in range(NUM_PAINTINGS)]),
       titles=np.array([f'Painting {i}' for i in range(NUM_PAINTINGS)]),
-      regions=rng.normal(size=(NUM_PAINTINGS, r, train_fixtures.FEATURE_DIM)).astype(
-          np.float32),
-      boxes=np.sort(rng.uniform(size=(NUM_PAINTINGS, r, 4)), -1).astype(np.float32),
-      region_mask=region_mask,
+      paintings={
+          'regions': rng.normal(size=(NUM_PAINTINGS, r, train_fixtures.FEATURE_DIM)
+                                ).astype(np.float32),
+          'boxes': np.sort(rng.uniform(size=(NUM_PAINTINGS, r, 4)), -1).astype(np.float32),
+          'region_mask': region_mask},
       tokens=train_fixtures.random_tokens(rng, (NUM_SENTENCES,), config.dataset.max_words),
       sentence_texts=np.array([f's{j}' for j in range(NUM_SENTENCES)]),
       sentence_painting=rng.integers(0, NUM_PAINTINGS, NUM_SENTENCES).astype(np.int32),
@@ -40,10 +41,11 @@ def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split():
   graphdef, variables = model_lib.split(model)
   split = _split(config)
 
-  scored = evaluator_lib.Evaluator(graphdef, config, sharding.make_mesh()).score(
-      variables, split)
+  scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+  scored = evaluation.SplitEvaluator(scorer, split, split_name='test').run(
+      variables, step=0).scores
 
-  v, rmask, _ = model.encode_painting_inputs(split.painting_inputs())
+  v, rmask, _ = model.encode_painting_inputs(split.paintings)
   w, wmask = model.encode_sentences(split.tokens)
   scores = model.pairwise_scores(v, rmask, w, wmask, block_size=NUM_SENTENCES)
   own = split.sentence_painting
@@ -51,3 +53,19 @@ def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split():
   assert scored.scores.shape == (NUM_PAINTINGS, NUM_SENTENCES)
   np.testing.assert_allclose(scored.scores, scores, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(scored.probs, probs, rtol=1e-5, atol=1e-6)
+
+
+def test_word_region_scores_are_the_dot_products_of_words_and_regions():
+  config = train_fixtures.tiny_config()
+  config.eval_batch_size = CHUNK
+  model = train_fixtures.tiny_model(config)
+  graphdef, variables = model_lib.split(model)
+  split = _split(config)
+  scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+  painting = scorer.encode_paintings(variables, split.paintings).take(np.array([3]))
+  word_region = scorer.word_region_scores(variables, painting, split.tokens[:11])
+  v, _, _ = model.encode_painting_inputs(
+      {name: x[3:4] for name, x in split.paintings.items()})
+  w, _ = model.encode_sentences(split.tokens[:11])
+  np.testing.assert_allclose(word_region, np.einsum('std,rd->str', w, v[0]),
+                             rtol=1e-5, atol=1e-6)

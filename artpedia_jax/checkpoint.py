@@ -17,16 +17,23 @@ steps saved without metrics compete only for the "last `keep`" places.
 Integrity: Orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when
 complete (on GCS, a `commit_success.txt` marker plays that role), so a save cut short by a
 crash is never listed, hence never restored; a writing `Checkpointer` deletes such
-leftovers when it opens. A committed step that later fails to read (a truncated or
-removed file) is skipped by `restore('latest')`, which falls back to the previous step.
+leftovers when it opens. Once a step is committed, its writer records the checksum of
+every file in it (`checkpoint_checksums`): Orbax has none, and flipped bytes in a
+compressed chunk can decode silently to wrong numbers. A committed step that later
+fails to read (a file removed, truncated or changed: Orbax and TensorStore raise
+assorted exception types, the checksums catch the rest) is skipped when asking for
+'latest': every read (`restore`, `restore_subset`,
+`load_config`, `load_vocab`) then falls back to the newest step that reads, with one
+warning naming both steps. Asking for a damaged step by number is a
+`DamagedCheckpointError` listing the steps that do read.
 
 Every method must be called on all processes of a multi-host run (Orbax synchronises).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import json
 import os
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from absl import logging
 import grain
@@ -37,9 +44,36 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from artpedia_jax import checkpoint_checksums
+from tfds_artpedia import errors
+
 StepSpec = int | Literal['latest', 'best']
 BEST_METRIC = 'rsum'  # docs/design.md §6.13; higher is better
 _STEP_NAMES = ocp.path.step.standard_name_format()  # step directories: <dir>/<step>
+
+
+_T = TypeVar('_T')
+_MAX_REASON_CHARS = 200
+
+
+class DamagedCheckpointError(errors.UserError):
+  """A checkpoint step asked for by number cannot be read."""
+
+
+class DamagedFilesError(Exception):
+  """A step's files differ from the checksums recorded when it was written."""
+
+
+class NoCheckpointError(errors.UserError, FileNotFoundError):
+  """The directory holds no checkpoint (yet)."""
+
+
+def _reason(error: BaseException) -> str:
+  """The innermost cause's first line: TensorStore's words, not Orbax's wrapper."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  lines = str(error).strip().splitlines() or [type(error).__name__]
+  return lines[0][:_MAX_REASON_CHARS]
 
 
 def _best_metric(metrics: Mapping[str, Any]) -> float:
@@ -80,7 +114,7 @@ class Checkpointer:
       raise ValueError(f'keep must be >= 1 (recent checkpoints to keep), got {keep}.')
     self.directory = os.path.abspath(os.fspath(directory))
     if read_only and not os.path.isdir(self.directory):
-      raise FileNotFoundError(self._no_checkpoint_message())
+      raise NoCheckpointError(self._no_checkpoint_message())
     options = ocp.CheckpointManagerOptions(
         step_name_format=_STEP_NAMES,
         save_interval_steps=save_interval_steps,
@@ -93,6 +127,9 @@ class Checkpointer:
         enable_async_checkpointing=True,
     )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._unrecorded: list[int] = []  # saved here, no checksum manifest yet
+    self._verified: set[int] = set()
+    self._fallbacks_told: set[tuple[int, ...]] = set()  # one warning per fallback
 
   def __enter__(self) -> 'Checkpointer':
     return self
@@ -126,17 +163,34 @@ class Checkpointer:
     )
     if data_iterator is not None:
       items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
-    return self._manager.save(
+    self.wait_until_finished()  # Orbax would wait for the previous save anyway
+    started = self._manager.save(
         step, args=ocp.args.Composite(**items),
         metrics=None if metrics is None else _json_ready(metrics), force=force)
+    if started:
+      self._unrecorded.append(step)
+    return started
 
   def wait_until_finished(self) -> None:
     """Blocks until background saves are written and committed (and old steps deleted)."""
     self._manager.wait_until_finished()
+    self._record_checksums()
 
   def close(self) -> None:
     """Waits for pending saves, then releases Orbax's threads."""
+    self.wait_until_finished()
     self._manager.close()
+
+  def _record_checksums(self) -> None:
+    """Writes the manifests of the committed steps saved by this Checkpointer."""
+    if jax.process_index() == 0:
+      for step in self._unrecorded:
+        if os.path.isdir(self._step_dir(step)):  # not yet deleted by retention
+          checkpoint_checksums.write_manifest(self._step_dir(step))
+    self._unrecorded.clear()
+
+  def _step_dir(self, step: int) -> str:
+    return os.fspath(ocp.path.step.build_step_path(self.directory, _STEP_NAMES, step))
 
   # ---- which steps exist ----
 
@@ -155,13 +209,13 @@ class Checkpointer:
     """'latest' | 'best' | a step number → a step that exists, or a clear error."""
     steps = self.all_steps()
     if not steps:
-      raise FileNotFoundError(self._no_checkpoint_message())
+      raise NoCheckpointError(self._no_checkpoint_message())
     if step == 'latest':
       return steps[-1]
     if step == 'best':
       best = self.best_step()
       if best is None:
-        raise ValueError(
+        raise errors.UsageError(
             f'No checkpoint in {self.directory} has validation metrics, so none is '
             f'"best" (steps: {steps}): evaluate during training (eval_every_steps) or '
             'ask for step "latest".')
@@ -169,7 +223,7 @@ class Checkpointer:
     if isinstance(step, str) and step.isdigit():
       step = int(step)
     if step not in steps:
-      raise ValueError(
+      raise errors.UsageError(
           f'No checkpoint for step {step!r} in {self.directory}; available steps: '
           f'{steps} (or "latest", "best").')
     return step
@@ -193,29 +247,66 @@ class Checkpointer:
     if data_iterator is not None:
       items['data_iter'] = grain.checkpoint.CheckpointRestore(data_iterator)
     args = ocp.args.Composite(**items)
+    return self._read(step, lambda s: self._manager.restore(s, args=args)['state'])
+
+  def _read(self, step: StepSpec, read: Callable[[int], _T]) -> tuple[int, _T]:
+    """`(step, read(step))`; for 'latest', of the newest step that reads.
+
+    A step that fails to read is damaged (Orbax raises assorted types for missing,
+    truncated or corrupted files, even plain `Exception`), unless every step fails the
+    same way: then the caller's arguments are the likely cause and the first error is
+    raised with a note.
+    """
     if step != 'latest':
       step = self.resolve_step(step)
-      return step, self._manager.restore(step, args=args)['state']
-    return self._restore_newest_readable(args)
-
-  def _restore_newest_readable(self, args: ocp.args.Composite) -> tuple[int, Any]:
-    """Newest step first; a step that fails to read is logged and the previous tried."""
+      try:
+        return step, self._read_verified(step, read)
+      except Exception as error:  # pylint: disable=broad-except
+        readable = [s for s in self.all_steps() if s != step and self._reads(read, s)]
+        raise DamagedCheckpointError(
+            f'Checkpoint step {step} in {self.directory} cannot be read '
+            f'({_reason(error)}); steps that read: {readable or "none"}. Ask for one of '
+            'them, or "latest" for the newest one that reads.') from error
     candidates = self.all_steps()[::-1]
     if not candidates:
-      raise FileNotFoundError(self._no_checkpoint_message())
-    first_error = None
-    for step in candidates:
+      raise NoCheckpointError(self._no_checkpoint_message())
+    failures = []
+    for candidate in candidates:
       try:
-        return step, self._manager.restore(step, args=args)['state']
-      except (OSError, ValueError) as error:  # what tensorstore / JSON raise on bad files
-        logging.warning('Checkpoint step %d in %s could not be read (%s); trying the '
-                        'previous step.', step, self.directory, error)
-        first_error = first_error or error
+        value = self._read_verified(candidate, read)
+      except Exception as error:  # pylint: disable=broad-except
+        failures.append((candidate, error))
+        continue
+      told = tuple(s for s, _ in failures) + (candidate,)
+      if failures and told not in self._fallbacks_told:
+        self._fallbacks_told.add(told)
+        logging.warning(
+            'Checkpoint step(s) %s in %s cannot be read (%s); using step %d instead.',
+            ', '.join(str(s) for s, _ in failures), self.directory,
+            _reason(failures[0][1]), candidate)
+      return candidate, value
+    first_error = failures[0][1]
     first_error.add_note(
-        f'No checkpoint in {self.directory} could be restored (tried steps '
-        f'{candidates}); if every step fails the same way, abstract_state probably '
-        'does not match the saved state (a different model config?).')
+        f'No checkpoint in {self.directory} could be read (tried steps {candidates}); '
+        'if every step fails the same way, the abstract state probably does not match '
+        'the saved state (a different model config?).')
     raise first_error
+
+  def _reads(self, read: Callable[[int], Any], step: int) -> bool:
+    try:
+      self._read_verified(step, read)
+    except Exception:  # pylint: disable=broad-except
+      return False
+    return True
+
+  def _read_verified(self, step: int, read: Callable[[int], _T]) -> _T:
+    """`read(step)` after checking the step's files against their checksums (once)."""
+    if step not in self._verified:
+      problem = checkpoint_checksums.problem(self._step_dir(step))
+      if problem:
+        raise DamagedFilesError(problem)
+      self._verified.add(step)
+    return read(step)
 
   def restore_subset(self, step: StepSpec, abstract_subset: Mapping[str, Any]
                      ) -> tuple[int, dict[str, Any]]:
@@ -223,19 +314,23 @@ class Checkpointer:
 
     For the eval binary: it needs the model's variables (`params`, and `model_state`
     where the model has any), not the optimiser state (nor its structure) or the data
-    iterator. Returns `(step, {name: restored subtree})` on the given shardings.
+    iterator. Returns `(step, {name: restored subtree})` on the given shardings; with
+    'latest', `step` is the newest step that reads (see the module docstring).
     """
-    step = self.resolve_step(step)
     target = dict(abstract_subset)
-    # The manager binds the `state` item to the handler of full saves and restores;
-    # a partial restore needs the PyTree handler, hence its own checkpointer.
-    state_dir = ocp.path.step.build_step_path(self.directory, _STEP_NAMES, step) / 'state'
-    with ocp.PyTreeCheckpointer() as checkpointer:
-      restored = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
-          item=target,
-          restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-          partial_restore=True))
-    return step, {name: restored[name] for name in target}
+
+    def read(step: int) -> dict[str, Any]:
+      # The manager binds the `state` item to the handler of full saves and restores;
+      # a partial restore needs the PyTree handler, hence its own checkpointer.
+      state_dir = os.path.join(self._step_dir(step), 'state')
+      with ocp.PyTreeCheckpointer() as checkpointer:
+        restored = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
+            item=target,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+            partial_restore=True))
+      return {name: restored[name] for name in target}
+
+    return self._read(step, read)
 
   def state_shapes(self, step: StepSpec) -> Any:
     """The saved state's pytree with each array's shape (a tuple) as its leaf: what a
@@ -256,7 +351,5 @@ class Checkpointer:
     return self._load_json('vocab', step)
 
   def _load_json(self, item: str, step: StepSpec) -> Any:
-    step = self.resolve_step(step)
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))
-    return restored[item]
+    args = ocp.args.Composite(**{item: ocp.args.JsonRestore()})
+    return self._read(step, lambda s: self._manager.restore(s, args=args)[item])[1]

@@ -1,24 +1,25 @@
 """Rejects a bad configuration before any data is read or anything is compiled.
 
 Every problem found is reported at once, each with the key, the bad value and what is
-allowed, so that a user fixes a command line in one go.
+allowed, so that a user fixes a command line in one go. The allowed values live in the
+modules that use them (scorers in `scoring`, backbones in `model`, ...); this is the one
+place that checks them, before anything runs.
 """
 
+import ast
+import difflib
 import os
 
 import ml_collections
 
-from artpedia_jax import resnet
+from artpedia_jax import losses
+from artpedia_jax import model
+from artpedia_jax import optim
+from artpedia_jax import scoring
 from tfds_artpedia import errors
+from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
 
-SCORERS = ('align', 'scan_t2i', 'pooled')
-RANK_LOSSES = ('hinge', 'infonce')
-OPTIMIZERS = ('adam', 'adamw')
-DECAYS = ('cosine', 'linear', 'constant')
-CLASSIFIER_INPUTS = ('text_image', 'text')
-DATASET_CONFIGS = ('sample', 'sample_realistic', 'images', 'regions')
-BACKBONES = ('',) + tuple(f'resnet{depth}' for depth in resnet.ARCHITECTURES)
-BACKBONE_DTYPES = ('float32', 'bfloat16')
+BACKBONES = ('',) + tuple(model.BACKBONES)  # '': precomputed region features
 
 
 class ConfigError(errors.UsageError):
@@ -41,7 +42,8 @@ def _backbone_problems(config: ml_collections.ConfigDict) -> list[str]:
   """The pixel path's keys, checked only when a backbone is configured."""
   found = [
       _choice('model.backbone', config.model.backbone, BACKBONES),
-      _choice('model.backbone_dtype', config.model.backbone_dtype, BACKBONE_DTYPES),
+      _choice('model.backbone_dtype', config.model.backbone_dtype,
+              model.BACKBONE_DTYPES),
       _positive('dataset.image_size', config.dataset.image_size),
   ]
   if not 0 < config.dataset.crop_min_scale <= 1:
@@ -57,15 +59,39 @@ def _backbone_problems(config: ml_collections.ConfigDict) -> list[str]:
   return found
 
 
+def _dataset_name_problems(name: str) -> list[str]:
+  """`artpedia/<config>[/<option>=<value>,...]`, with options the builder takes."""
+  key = f'dataset.name={name!r}'
+  parts = name.split('/')
+  builder_config = parts[1].split(':')[0] if len(parts) > 1 else ''
+  if parts[0].split(':')[0] != 'artpedia' or builder_config not in builder_lib.CONFIGS:
+    return [f'{key}: must be artpedia/<config> (optionally followed by /<builder '
+            f'option>=<value>,...) with <config> one of {", ".join(builder_lib.CONFIGS)}']
+  found = []
+  for option in filter(None, ','.join(parts[2:]).split(',')):
+    option_name, _, value = option.partition('=')
+    if option_name not in builder_lib.OPTIONS:
+      close = difflib.get_close_matches(option_name, builder_lib.OPTIONS, n=1)
+      hint = f'did you mean {close[0]!r}? ' if close else ''
+      found.append(f'{key}: unknown builder option {option_name!r}; {hint}the options are '
+                   f'{", ".join(builder_lib.OPTIONS)}')
+      continue
+    try:
+      ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      found.append(f'{key}: {option_name}={value!r} is not a number or True/False')
+  return found
+
+
 def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   """All the reasons `config` cannot run on `num_devices` devices (empty if none)."""
   found = [
-      _choice('model.score', config.model.score, SCORERS),
-      _choice('loss.rank', config.loss.rank, RANK_LOSSES),
-      _choice('optimizer.name', config.optimizer.name, OPTIMIZERS),
-      _choice('optimizer.decay', config.optimizer.decay, DECAYS),
+      _choice('model.score', config.model.score, scoring.SCORERS),
+      _choice('loss.rank', config.loss.rank, losses.RANK_LOSSES),
+      _choice('optimizer.name', config.optimizer.name, optim.OPTIMIZERS),
+      _choice('optimizer.decay', config.optimizer.decay, optim.DECAYS),
       _choice('model.classifier_inputs', config.model.classifier_inputs,
-              CLASSIFIER_INPUTS),
+              model.CLASSIFIER_INPUTS),
       _positive('batch_size', config.batch_size),
       _positive('score_block_size', config.score_block_size),
       _positive('eval_batch_size', config.eval_batch_size),
@@ -96,11 +122,7 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   if isinstance(config.batch_size, int) and config.batch_size % num_devices:
     found.append(f'batch_size={config.batch_size} is not divisible by the '
                  f'{num_devices} devices: use a multiple of {num_devices}')
-  name, _, rest = config.dataset.name.partition('/')
-  if name != 'artpedia' or rest.split('/')[0] not in DATASET_CONFIGS:
-    found.append(f'dataset.name={config.dataset.name!r}: must be artpedia/<config> '
-                 f'(optionally followed by /<builder option>=<value>,...) with '
-                 f'<config> one of {", ".join(DATASET_CONFIGS)}')
+  found += _dataset_name_problems(config.dataset.name)
   if config.max_consecutive_skips < 1:
     found.append(f'max_consecutive_skips={config.max_consecutive_skips!r}: must be >= 1')
   return [p for p in found if p]

@@ -15,6 +15,8 @@ Array = jax.Array
 # Never let the InfoNCE temperature fall below this (as CLIP caps its logit scale):
 # below it the logits explode and training diverges.
 MIN_TEMPERATURE = 0.01
+# The values of config.loss.rank: `hinge_loss` or `infonce_loss`.
+RANK_LOSSES = ('hinge', 'infonce')
 
 
 def _negatives(same_painting: Array) -> Array:

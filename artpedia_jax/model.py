@@ -26,12 +26,12 @@ from artpedia_jax import scoring
 from artpedia_jax import weights_import
 
 Array = jax.Array
-CLASSIFIER_INPUTS = ('text_image', 'text')
+CLASSIFIER_INPUTS = ('text_image', 'text')  # the values of config.model.classifier_inputs
 # The painting inputs of a batch, per path.
 REGION_INPUTS = ('regions', 'boxes', 'region_mask')
 IMAGE_INPUTS = ('images',)
 BACKBONES = {f'resnet{depth}': depth for depth in resnet.ARCHITECTURES}
-BACKBONE_DTYPES = ('float32', 'bfloat16')
+BACKBONE_DTYPES = ('float32', 'bfloat16')  # the values of config.model.backbone_dtype
 # The ArtpediaModel attribute (and parameter subtree) holding the pixel backbone: the
 # optimiser gives it its own rate.
 PIXEL_ENCODER = 'pixel_encoder'
@@ -75,12 +75,6 @@ def build_pixel_encoder(model_config: ml_collections.ConfigDict, *,
                         rngs: nnx.Rngs) -> resnet.PixelRegionEncoder:
   """The configured ResNet as a randomly initialised grid-region encoder."""
   name, dtype = model_config.backbone, model_config.backbone_dtype
-  if name not in BACKBONES:
-    raise ValueError(f'Unknown config.model.backbone {name!r}: use one of '
-                     f'{list(BACKBONES)}, or \'\' for precomputed region features.')
-  if dtype not in BACKBONE_DTYPES:
-    raise ValueError(f'Unknown config.model.backbone_dtype {dtype!r}: use one of '
-                     f'{BACKBONE_DTYPES}.')
   backbone = resnet.ResNet(BACKBONES[name], dtype=jnp.dtype(dtype), rngs=rngs)
   return resnet.PixelRegionEncoder(backbone, frozen=model_config.backbone_frozen)
 
@@ -106,10 +100,6 @@ class ArtpediaModel(nnx.Module):
       word_embeddings: np.ndarray | None = None,
   ):
     model = config.model
-    if model.classifier_inputs not in CLASSIFIER_INPUTS:
-      raise ValueError(
-          f'Unknown config.model.classifier_inputs {model.classifier_inputs!r}: use one '
-          f'of {CLASSIFIER_INPUTS}.')
     dim = model.embed_dim
     self.embed_dim = dim
     self.scorer = scoring.get_scorer(

@@ -14,6 +14,8 @@ import optax
 from artpedia_jax import model as model_lib
 
 BACKBONE, HEAD = 'backbone', 'head'
+OPTIMIZERS = ('adam', 'adamw')  # the values of config.optimizer.name
+DECAYS = ('cosine', 'linear', 'constant')  # the values of config.optimizer.decay
 
 
 def _schedule(config: ml_collections.ConfigDict, peak: float,

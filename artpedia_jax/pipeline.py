@@ -245,9 +245,6 @@ def painting_inputs(config: ml_collections.ConfigDict, *,
   if not uses_pixels(config):
     return _RegionInputs(config.dataset.max_regions)
   data = config.dataset
-  if data.image_size < 1 or not 0 < data.crop_min_scale <= 1:
-    raise ValueError(f'dataset.image_size={data.image_size} must be >= 1 and '
-                     f'dataset.crop_min_scale={data.crop_min_scale} in (0, 1].')
   return _ImageInputs(data.image_size, augment=train, crop_min_scale=data.crop_min_scale,
                       random_flip=data.random_flip)
 

@@ -195,6 +195,7 @@ def pairwise(
 
 
 _CORES: dict[str, Core] = {'align': align, 'scan_t2i': scan_t2i, 'pooled': pooled}
+SCORERS = tuple(_CORES)  # the values of config.model.score
 _USES_LAMBDAS = frozenset({'scan_t2i'})
 
 

@@ -87,9 +87,8 @@ def _format_eta(seconds: float) -> str:
 
 def _vocabulary(config, train_source, checkpointer) -> vocab_lib.Vocabulary:
   """The saved vocabulary when resuming (ids must not move), else a new one."""
-  step = checkpointer.latest_step()
-  if step is not None:
-    return vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
+  if checkpointer.latest_step() is not None:
+    return vocab_lib.Vocabulary.from_json(checkpointer.load_vocab('latest'))
   vocab = vocab_lib.build_from_source(train_source, config.vocab.min_count)
   logging.info('Vocabulary: %d words (min count %d) from the training split.',
                len(vocab), config.vocab.min_count)
@@ -256,6 +255,7 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
       window_start, window_steps = now, 0
 
     is_last = step == run.total_steps
+    paused = time.time()
     val_metrics = None
     if step % config.eval_every_steps == 0 or is_last:
       val_metrics = _validate(run, state, step, result)
@@ -265,6 +265,10 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
       run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
                             config=config, vocab=run.vocab.to_json(),
                             metrics=val_metrics, force=True)
+    if window_start is not None:  # pairs/s and the ETA count training time only
+      excluded = time.time() - paused
+      window_start += excluded
+      steady_start += excluded
     if stopping:
       logging.warning('Stopped at step %d on request; resume with the same workdir.',
                       step)

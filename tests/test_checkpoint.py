@@ -14,6 +14,7 @@ import optax
 import pytest
 
 from artpedia_jax import checkpoint
+from artpedia_jax import checkpoint_checksums
 
 P = jax.sharding.PartitionSpec
 
@@ -187,23 +188,93 @@ def test_save_cut_short_by_a_crash_is_never_restored(ckpt_dir):
   assert not os.path.exists(half_written)  # a writer clears the leftover
 
 
-# Orbax leaves an asyncio callback behind when tensorstore fails to read a file.
-@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
-def test_corrupted_latest_falls_back_to_previous_with_warning(ckpt_dir, caplog):
+def _largest_data_file(step_dir) -> str:
+  files = glob.glob(os.path.join(step_dir, 'state', '**', 'd', '*'), recursive=True)
+  return max(files, key=os.path.getsize)
+
+
+def _delete_data_file(step_dir):
+  os.remove(_largest_data_file(step_dir))
+
+
+def _truncate_data_file(step_dir):
+  with open(_largest_data_file(step_dir), 'r+b') as f:
+    f.truncate(10)
+
+
+def _flip_bytes_in_the_middle(step_dir):
+  path = _largest_data_file(step_dir)
+  middle = os.path.getsize(path) // 2
+  with open(path, 'r+b') as f:
+    f.seek(middle)
+    original = f.read(16)
+    f.seek(middle)
+    f.write(bytes(b ^ 0xFF for b in original))
+
+
+def _remove_checkpoint_metadata(step_dir):
+  os.remove(os.path.join(step_dir, '_CHECKPOINT_METADATA'))
+
+
+DAMAGES = [_delete_data_file, _truncate_data_file, _flip_bytes_in_the_middle,
+           _remove_checkpoint_metadata]
+
+
+@pytest.fixture
+def damaged_latest(ckpt_dir, request):
+  """Steps 1 and 2 saved; step 2 damaged by `request.param`."""
   with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
     _save(ckpt, 1)
     _save(ckpt, 2)
-  for data_file in glob.glob(os.path.join(ckpt_dir, '2', 'state', '**', 'd', '*'),
-                             recursive=True):
-    with open(data_file, 'r+b') as f:
-      f.truncate(10)
+  request.param(os.path.join(ckpt_dir, '2'))
+  return ckpt_dir
+
+
+def _warnings(caplog) -> list[str]:
+  """Our warnings (Orbax adds its own when _CHECKPOINT_METADATA is missing)."""
+  return [r.getMessage() for r in caplog.records
+          if r.levelno == logging.WARNING and 'artpedia_jax' in r.pathname]
+
+
+# Orbax leaves an asyncio callback behind when tensorstore fails to read a file.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+@pytest.mark.parametrize('damaged_latest', DAMAGES, indirect=True)
+def test_damaged_latest_falls_back_to_the_previous_step_with_one_warning(
+    damaged_latest, caplog):
   with caplog.at_level(logging.WARNING), \
-      checkpoint.Checkpointer(ckpt_dir, read_only=True) as ckpt:
+      checkpoint.Checkpointer(damaged_latest, keep=3) as ckpt:
     step, restored = ckpt.restore('latest', abstract_state=_abstract(_state(), _mesh(8)))
   assert step == 1
   _assert_trees_equal(restored, _state(1.0))
-  assert any('step 2' in r.getMessage() for r in caplog.records
-             if r.levelno == logging.WARNING)
+  (warning,) = _warnings(caplog)
+  assert warning.startswith(f'Checkpoint step(s) 2 in {damaged_latest} cannot be read (')
+  assert warning.endswith('); using step 1 instead.')
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+@pytest.mark.parametrize('damaged_latest', DAMAGES, indirect=True)
+def test_eval_reads_fall_back_from_latest_and_refuse_the_damaged_step_by_number(
+    damaged_latest, caplog):
+  subset = {'params': _abstract(_state(), _mesh(1))['params']}
+  with caplog.at_level(logging.WARNING), \
+      checkpoint.Checkpointer(damaged_latest, read_only=True) as ckpt:
+    assert ckpt.load_config('latest').seed == 3
+    step, restored = ckpt.restore_subset('latest', subset)
+    assert step == 1
+    _assert_trees_equal(restored['params'], _state(1.0)['params'])
+    with pytest.raises(checkpoint.DamagedCheckpointError,
+                       match=r'step 2 in .* cannot be read \(.*\); steps that read: \[1\]'):
+      ckpt.restore_subset(2, subset)
+  assert len(_warnings(caplog)) == 1
+
+
+def test_each_saved_step_gets_a_checksum_manifest(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2)
+  for step in ('1', '2'):
+    assert checkpoint_checksums.has_manifest(os.path.join(ckpt_dir, step))
+    assert checkpoint_checksums.problem(os.path.join(ckpt_dir, step)) is None
 
 
 def test_mismatched_abstract_state_fails_after_trying_every_step(ckpt_dir):

@@ -28,6 +28,10 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('dataset.name', 'coco/regions', 'dataset.name='),
     ('score_block_size', 0, 'score_block_size=0'),
     ('model.backbone', 'vgg16', 'model.backbone='),
+    ('model.classifier_inputs', 'image', 'model.classifier_inputs='),
+    ('dataset.name', 'artpedia/sample/num_paintingz=30',
+     "unknown builder option 'num_paintingz'; did you mean 'num_paintings'?"),
+    ('dataset.name', 'artpedia/sample/seed=x', "seed='x' is not a number"),
 ])
 def test_bad_value_is_named(key, value, expected):
   config = test_config.get_config()
@@ -35,6 +39,24 @@ def test_bad_value_is_named(key, value, expected):
   setattr(config[section] if section else config, field, value)
   with pytest.raises(config_checks.ConfigError, match=expected.replace('.', r'\.')):
     config_checks.validate(config, num_devices=8)
+
+
+def test_choices_are_those_of_the_modules_that_use_them():
+  from artpedia_jax import losses, model, optim, scoring
+  config = test_config.get_config()
+  for scorer in scoring.SCORERS:
+    config.model.score = scorer
+    assert config_checks.problems(config, num_devices=8) == []
+    scoring.get_scorer(scorer)
+  for key, values in [('loss.rank', losses.RANK_LOSSES), ('optimizer.name', optim.OPTIMIZERS),
+                      ('optimizer.decay', optim.DECAYS),
+                      ('model.classifier_inputs', model.CLASSIFIER_INPUTS)]:
+    for value in values:
+      config = test_config.get_config()
+      section, field = key.split('.')
+      config[section][field] = value
+      assert config_checks.problems(config, num_devices=8) == [], (key, value)
+      optim.make_optimizer(config, total_steps=10)
 
 
 def test_every_problem_is_reported_at_once():

@@ -1,6 +1,7 @@
 """Run-level guarantees: non-finite steps stop a run safely; a seed fixes a run on CPU."""
 
 import json
+import types
 
 import jax
 import numpy as np
@@ -11,6 +12,7 @@ from artpedia_jax import dataset
 from artpedia_jax import restore
 from artpedia_jax import sharding
 from artpedia_jax import train
+from artpedia_jax import train_step as train_step_lib
 from tests import e2e_helpers
 
 pytestmark = pytest.mark.slow
@@ -76,3 +78,27 @@ def test_same_config_and_seed_give_identical_runs_on_cpu(data_dir, tmp_path):
   assert len(losses_a) == 9
   assert losses_a == losses_b
   assert validation_a == validation_b
+
+
+def test_throughput_counts_training_time_only(data_dir, tmp_path, monkeypatch):
+  """A fake clock: each train step takes 1 s, each evaluation and save 1000 s."""
+  clock = [0.0]
+
+  def advancing(seconds, function):
+    def advanced(*args, **kwargs):
+      clock[0] += seconds
+      return function(*args, **kwargs)
+    return advanced
+
+  real_make_train_step = train_step_lib.make_train_step
+  monkeypatch.setattr(train_step_lib, 'make_train_step',
+                      lambda *a, **k: advancing(1.0, real_make_train_step(*a, **k)))
+  monkeypatch.setattr(train, '_validate', advancing(1000.0, train._validate))
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save',
+                      advancing(1000.0, checkpoint.Checkpointer.save))
+  monkeypatch.setattr(train, 'time', types.SimpleNamespace(time=lambda: clock[0]))
+  config = e2e_helpers.e2e_config(data_dir, num_train_steps=9, log_every_steps=2,
+                                  eval_every_steps=4, checkpoint_every_steps=3)
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert [entry['step'] for entry in result.train_log] == [2, 4, 6, 8, 9]
+  assert [entry['steps_per_second'] for entry in result.train_log] == [1.0] * 5

@@ -142,11 +142,6 @@ def test_only_the_text_image_classifier_looks_at_the_painting(inputs):
   assert np.allclose(logits, other_logits, atol=1e-6) == (inputs == 'text')
 
 
-def test_unknown_classifier_inputs_is_an_error():
-  with pytest.raises(ValueError, match='classifier_inputs'):
-    _model(classifier_inputs='image')
-
-
 def test_word_embeddings_initialise_the_table_and_must_fit():
   config = test_config.get_config()
   table = np.random.default_rng(0).normal(

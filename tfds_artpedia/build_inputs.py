@@ -47,8 +47,8 @@ def differences(built: dict[str, Any] | None, asked: dict[str, Any]) -> list[str
   if 'manual_dir' not in asked:
     return found
   if built.get('manual_dir') != asked['manual_dir']:
-    found.append(f'manual_dir was {built.get("manual_dir")}, now {asked["manual_dir"]}')
-  elif built.get(_JSON_NAME) != asked.get(_JSON_NAME):
+    return found + [f'manual_dir was {built.get("manual_dir")}, now {asked["manual_dir"]}']
+  if built.get(_JSON_NAME) != asked.get(_JSON_NAME):
     found.append(f'{_JSON_NAME} changed since the build')
   for name in _FOLDERS:
     if built.get(name) != asked.get(name):

@@ -39,6 +39,7 @@ from absl import logging
 import grain
 import grain.checkpoint
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -53,6 +54,7 @@ _STEP_NAMES = ocp.path.step.standard_name_format()  # step directories: <dir>/<s
 
 
 _T = TypeVar('_T')
+_DAMAGED_SUFFIX = '.damaged'
 _MAX_REASON_CHARS = 200
 
 
@@ -129,6 +131,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(self.directory, options=options)
     self._unrecorded: list[int] = []  # saved here, no checksum manifest yet
     self._verified: set[int] = set()
+    self._read_only = read_only
     self._fallbacks_told: set[tuple[int, ...]] = set()  # one warning per fallback
 
   def __enter__(self) -> 'Checkpointer':
@@ -281,9 +284,9 @@ class Checkpointer:
       if failures and told not in self._fallbacks_told:
         self._fallbacks_told.add(told)
         logging.warning(
-            'Checkpoint step(s) %s in %s cannot be read (%s); using step %d instead.',
+            'Checkpoint step(s) %s in %s cannot be read (%s); using step %d instead%s.',
             ', '.join(str(s) for s, _ in failures), self.directory,
-            _reason(failures[0][1]), candidate)
+            _reason(failures[0][1]), candidate, self._set_aside([s for s, _ in failures]))
       return candidate, value
     first_error = failures[0][1]
     first_error.add_note(
@@ -291,6 +294,19 @@ class Checkpointer:
         'if every step fails the same way, the abstract state probably does not match '
         'the saved state (a different model config?).')
     raise first_error
+
+  def _set_aside(self, steps: list[int]) -> str:
+    """A writer renames damaged steps `<step>.damaged`, so that training can save those
+    step numbers again; returns what it did, for the warning."""
+    if self._read_only:
+      return ''
+    if jax.process_index() == 0:
+      for step in steps:
+        os.replace(self._step_dir(step), self._step_dir(step) + _DAMAGED_SUFFIX)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('artpedia damaged checkpoints set aside')
+    self._manager.reload()
+    return f' (the damaged ones are kept as <step>{_DAMAGED_SUFFIX})'
 
   def _reads(self, read: Callable[[int], Any], step: int) -> bool:
     try:

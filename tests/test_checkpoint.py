@@ -202,7 +202,7 @@ def _truncate_data_file(step_dir):
     f.truncate(10)
 
 
-def _flip_bytes_in_the_middle(step_dir):
+def flip_bytes_in_the_middle(step_dir):
   path = _largest_data_file(step_dir)
   middle = os.path.getsize(path) // 2
   with open(path, 'r+b') as f:
@@ -216,7 +216,7 @@ def _remove_checkpoint_metadata(step_dir):
   os.remove(os.path.join(step_dir, '_CHECKPOINT_METADATA'))
 
 
-DAMAGES = [_delete_data_file, _truncate_data_file, _flip_bytes_in_the_middle,
+DAMAGES = [_delete_data_file, _truncate_data_file, flip_bytes_in_the_middle,
            _remove_checkpoint_metadata]
 
 
@@ -248,7 +248,14 @@ def test_damaged_latest_falls_back_to_the_previous_step_with_one_warning(
   _assert_trees_equal(restored, _state(1.0))
   (warning,) = _warnings(caplog)
   assert warning.startswith(f'Checkpoint step(s) 2 in {damaged_latest} cannot be read (')
-  assert warning.endswith('); using step 1 instead.')
+  assert warning.endswith('); using step 1 instead (the damaged ones are kept as '
+                          '<step>.damaged).')
+  # The resumed run saves step 2 again; the damaged one is kept aside.
+  with checkpoint.Checkpointer(damaged_latest, keep=3) as ckpt:
+    assert ckpt.all_steps() == [1]
+    _save(ckpt, 2)
+    assert ckpt.restore('latest', abstract_state=_abstract(_state(), _mesh(8)))[0] == 2
+  assert os.path.isdir(os.path.join(damaged_latest, '2.damaged'))
 
 
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')

@@ -34,7 +34,7 @@ _SUGGESTION = re.compile(r'Did you mean "([^"]+)" instead of "([^"]+)"\?')
 
 
 def run(main: Callable[[Any], int | None], *,
-        parser: argparse.ArgumentParser | None = None) -> NoReturn:
+        parser: 'ArgumentParser | None' = None) -> NoReturn:
   """Runs `main` and exits with its status, reporting a user's mistake in one line.
 
   Without `parser`, flags are absl's (`main(argv)` as for `absl.app.run`); with it,
@@ -45,10 +45,7 @@ def run(main: Callable[[Any], int | None], *,
     if parser is None:
       _run_absl(main)
     else:
-      parser.add_argument(VERBOSE, action='store_true', help=_VERBOSE_HELP)
       sys.exit(main(parser.parse_args()))
-  except (SystemExit, KeyboardInterrupt):
-    raise
   except Exception as error:  # pylint: disable=broad-except
     status = exit_status(error)
     if status is None:
@@ -97,7 +94,14 @@ _OS_ADVICE = {
 
 
 class ArgumentParser(argparse.ArgumentParser):
-  """An argparse parser whose mistakes are `errors.UsageError`s, reported by `run`."""
+  """An argparse parser whose mistakes are `errors.UsageError`s, reported by `run`.
+
+  It (and each of its sub-command parsers) accepts `--verbose`.
+  """
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.add_argument(VERBOSE, action='store_true', help=_VERBOSE_HELP)
 
   def error(self, message: str) -> NoReturn:
     raise errors.UsageError(f'{self.prog}: {message} (see --help).')

@@ -1,0 +1,50 @@
+"""`run.py` resumes past a damaged latest checkpoint (slow).
+
+The damage is flipped bytes in a data file, the one Orbax alone would not notice; every
+kind of damage is covered at the `Checkpointer` level in test_checkpoint.py.
+"""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from artpedia_jax import dataset
+from artpedia_jax import train
+from tests import e2e_helpers
+from tests import test_checkpoint
+
+pytestmark = pytest.mark.slow
+
+OVERRIDES = {'checkpoint_every_steps': 5, 'eval_every_steps': 100, 'log_every_steps': 5}
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A workdir with the checkpoints of steps 5 and 10, and its data_dir."""
+  root = tmp_path_factory.mktemp('trained')
+  dataset.prepare(e2e_helpers.e2e_config(root / 'tfds'))
+  train.train_and_evaluate(
+      e2e_helpers.e2e_config(root / 'tfds', num_train_steps=10, **OVERRIDES),
+      str(root / 'workdir'))
+  return root
+
+
+def test_resume_continues_from_the_previous_good_step(trained, tmp_path):
+  workdir = tmp_path / 'workdir'
+  shutil.copytree(trained / 'workdir', workdir)
+  test_checkpoint.flip_bytes_in_the_middle(str(workdir / 'checkpoints' / '10'))
+  result = subprocess.run(
+      [sys.executable, 'run.py', f'--workdir={workdir}',
+       *e2e_helpers.config_flags(trained / 'tfds', num_train_steps=15, **OVERRIDES)],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  fallbacks = [line for line in result.stderr.splitlines() if 'cannot be read' in line]
+  assert len(fallbacks) == 1
+  assert fallbacks[0].endswith('using step 5 instead (the damaged ones are kept as '
+                               '<step>.damaged).')
+  assert 'Resumed from the checkpoint of step 5.' in result.stderr
+  assert sorted(p.name for p in (workdir / 'checkpoints').iterdir()) == [
+      '10', '10.damaged', '15', '5']

@@ -189,7 +189,8 @@ CASES = [
          _latin1_json),
     Case('build: unknown config', lambda p: [*BUILD, '--config=imagse'],
          2, "error: python -m tfds_artpedia build: argument --config: invalid choice: "
-         "'imagse' (choose from 'sample', 'sample_realistic', 'images', 'regions') (see --help)."),
+         "'imagse' (choose from 'sample', 'sample_realistic', 'images', 'regions') "
+         '(see --help).'),
     Case('build: other num_paintings than on disk', lambda p: [
         *BUILD, '--config=sample', f'--num_paintings={NUM_PAINTINGS + 1}',
         f'--data_dir={p.built}'],

@@ -131,6 +131,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(self.directory, options=options)
     self._unrecorded: list[int] = []  # saved here, no checksum manifest yet
     self._verified: set[int] = set()
+    self._damaged: dict[int, str] = {}  # step → how its files differ from the manifest
     self._read_only = read_only
     self._fallbacks_told: set[tuple[int, ...]] = set()  # one warning per fallback
 
@@ -209,12 +210,16 @@ class Checkpointer:
     return self._manager.best_step()
 
   def resolve_step(self, step: StepSpec) -> int:
-    """'latest' | 'best' | a step number → a step that exists, or a clear error."""
+    """'latest' | 'best' | a step number → a step that exists, or a clear error.
+
+    'latest' is the newest step whose files match their checksums (a fallback is
+    logged once, see the module docstring).
+    """
     steps = self.all_steps()
     if not steps:
       raise NoCheckpointError(self._no_checkpoint_message())
     if step == 'latest':
-      return steps[-1]
+      return self._read('latest', lambda s: s)[0]
     if step == 'best':
       best = self.best_step()
       if best is None:
@@ -280,20 +285,30 @@ class Checkpointer:
       except Exception as error:  # pylint: disable=broad-except
         failures.append((candidate, error))
         continue
-      told = tuple(s for s, _ in failures) + (candidate,)
-      if failures and told not in self._fallbacks_told:
-        self._fallbacks_told.add(told)
-        logging.warning(
-            'Checkpoint step(s) %s in %s cannot be read (%s); using step %d instead%s.',
-            ', '.join(str(s) for s, _ in failures), self.directory,
-            _reason(failures[0][1]), candidate, self._set_aside([s for s, _ in failures]))
+      if failures:
+        self._tell_fallback(failures, candidate)
       return candidate, value
     first_error = failures[0][1]
+    if all(isinstance(error, DamagedFilesError) for _, error in failures):
+      raise DamagedCheckpointError(
+          f'Every checkpoint in {self.directory} is damaged (step {candidates[0]}: '
+          f'{first_error}): train again, or restore the folder from a copy.')
     first_error.add_note(
         f'No checkpoint in {self.directory} could be read (tried steps {candidates}); '
         'if every step fails the same way, the abstract state probably does not match '
         'the saved state (a different model config?).')
     raise first_error
+
+  def _tell_fallback(self, failures: list[tuple[int, Exception]], used: int) -> None:
+    """One warning per fallback (eval reads config, vocab and state of one step)."""
+    told = tuple(step for step, _ in failures) + (used,)
+    if told in self._fallbacks_told:
+      return
+    self._fallbacks_told.add(told)
+    logging.warning(
+        'Checkpoint step(s) %s in %s cannot be read (%s); using step %d instead%s.',
+        ', '.join(str(step) for step, _ in failures), self.directory,
+        _reason(failures[0][1]), used, self._set_aside([step for step, _ in failures]))
 
   def _set_aside(self, steps: list[int]) -> str:
     """A writer renames damaged steps `<step>.damaged`, so that training can save those
@@ -318,8 +333,9 @@ class Checkpointer:
   def _read_verified(self, step: int, read: Callable[[int], _T]) -> _T:
     """`read(step)` after checking the step's files against their checksums (once)."""
     if step not in self._verified:
-      problem = checkpoint_checksums.problem(self._step_dir(step))
+      problem = self._damaged.get(step) or checkpoint_checksums.problem(self._step_dir(step))
       if problem:
+        self._damaged[step] = problem
         raise DamagedFilesError(problem)
       self._verified.add(step)
     return read(step)

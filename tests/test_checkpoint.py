@@ -267,12 +267,24 @@ def test_eval_reads_fall_back_from_latest_and_refuse_the_damaged_step_by_number(
       checkpoint.Checkpointer(damaged_latest, read_only=True) as ckpt:
     assert ckpt.load_config('latest').seed == 3
     step, restored = ckpt.restore_subset('latest', subset)
-    assert step == 1
+    assert step == ckpt.resolve_step('latest') == 1
     _assert_trees_equal(restored['params'], _state(1.0)['params'])
     with pytest.raises(checkpoint.DamagedCheckpointError,
                        match=r'step 2 in .* cannot be read \(.*\); steps that read: \[1\]'):
       ckpt.restore_subset(2, subset)
   assert len(_warnings(caplog)) == 1
+
+
+def test_every_step_damaged_is_one_error(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2)
+  for step in ('1', '2'):
+    flip_bytes_in_the_middle(os.path.join(ckpt_dir, step))
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as ckpt:
+    with pytest.raises(checkpoint.DamagedCheckpointError,
+                       match=r'Every checkpoint in .* is damaged \(step 2: state/'):
+      ckpt.resolve_step('latest')
 
 
 def test_each_saved_step_gets_a_checksum_manifest(ckpt_dir):

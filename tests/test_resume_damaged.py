@@ -48,3 +48,29 @@ def test_resume_continues_from_the_previous_good_step(trained, tmp_path):
   assert 'Resumed from the checkpoint of step 5.' in result.stderr
   assert sorted(p.name for p in (workdir / 'checkpoints').iterdir()) == [
       '10', '10.damaged', '15', '5']
+
+
+def test_eval_of_latest_falls_back_and_a_damaged_step_by_number_is_one_error(
+    trained, tmp_path):
+  workdir = tmp_path / 'workdir'
+  shutil.copytree(trained / 'workdir', workdir)
+  test_checkpoint.flip_bytes_in_the_middle(str(workdir / 'checkpoints' / '10'))
+  command = [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={workdir}',
+             '--split=validation', '--noreport']
+  result = subprocess.run([*command, '--step=latest'], cwd=e2e_helpers.REPO,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  fallbacks = [line for line in result.stderr.splitlines() if 'cannot be read' in line]
+  assert len(fallbacks) == 1 and fallbacks[0].endswith('using step 5 instead.')
+  assert (workdir / 'eval' / 'validation_step5.json').exists()
+
+  result = subprocess.run([*command, '--step=10'], cwd=e2e_helpers.REPO,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert len(errors) == 1
+  assert errors[0].startswith(f'error: Checkpoint step 10 in {workdir}/checkpoints cannot '
+                              'be read (state/')
+  assert errors[0].endswith('(checksum mismatch)); steps that read: [5]. Ask for one of '
+                            'them, or "latest" for the newest one that reads.')

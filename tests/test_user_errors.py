@@ -303,3 +303,12 @@ def test_a_failed_overwrite_keeps_the_old_dataset(place):
   assert 'malformed JSON at line 1' in result.stderr.splitlines()[-1]
   _images_dataset_kept(place)
   assert not list(place.data_dir.rglob('*.replaced'))
+
+
+def test_a_dataset_built_from_a_folder_missing_here_is_used_with_a_warning(place, caplog):
+  _build_images(place)
+  builder = builder_lib.Artpedia(config='images', data_dir=place.data_dir)
+  with caplog.at_level('WARNING'):
+    assert builder_lib.prepare(builder, str(place.tmp / 'elsewhere')).is_prepared()
+  assert 'is not a folder here' in caplog.text
+  _images_dataset_kept(place)

@@ -281,13 +281,18 @@ def prepare(builder: Artpedia, manual_dir: str | None, *, overwrite: bool = Fals
   with `overwrite` rebuilds it, keeping the old one until the new one is complete.
   """
   name = builder.builder_config.name
-  if builder.reads_manual_dir and (manual_dir or not builder.is_prepared()):
-    _check_manual_dir(name, manual_dir)
-  asked = build_inputs.record(name, builder.options,
-                              manual_dir if builder.reads_manual_dir else None)
   if not builder.is_prepared():
+    if builder.reads_manual_dir:
+      _check_manual_dir(name, manual_dir)
     _download_and_prepare(builder, manual_dir)
     return builder
+  folder = manual_dir if builder.reads_manual_dir else None
+  if folder and not os.path.isdir(folder):
+    # Built elsewhere (another host, a moved folder): only the options can be compared.
+    logging.warning('manual_dir %s is not a folder here: %s is used as built, its '
+                    'options checked, its sources not.', folder, builder.info.full_name)
+    folder = None
+  asked = build_inputs.record(name, builder.options, folder)
   found = build_inputs.differences(
       builder.info.metadata.get(build_inputs.METADATA_KEY), asked)
   if not found:
@@ -297,6 +302,8 @@ def prepare(builder: Artpedia, manual_dir: str | None, *, overwrite: bool = Fals
         f'{builder.info.full_name} in {builder.data_dir_root} was built from other '
         f'inputs: {"; ".join(found)}. Rebuild it with {overwrite_hint}, or pass another '
         'data_dir to keep both.')
+  if builder.reads_manual_dir:
+    _check_manual_dir(name, manual_dir)
   logging.warning('Rebuilding %s: %s.', builder.info.full_name, '; '.join(found))
   return _rebuild(builder, manual_dir)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded sample corpus:
-# build the dataset → train → evaluate the best checkpoint on test → write the report.
+# build the dataset → train → evaluate the best checkpoint on test → write the report →
+# annotate one test painting's sentences with the trained model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +9,8 @@ workdir="${1:-workdirs/sample}"
 .venv/bin/python run.py --config=configs/sample.py --workdir="$workdir"
 .venv/bin/python -m artpedia_jax.eval --workdir="$workdir" --step=best --split=test
 echo "Report: $workdir/eval/"
+painting=$(.venv/bin/python -c 'from artpedia_jax import pipeline
+from configs import sample
+print(pipeline.open_source(sample.get_config(), "test")[0]["id"].decode())')
+.venv/bin/python -m artpedia_jax.annotate --workdir="$workdir" --split=test --id="$painting" \
+  --out="$workdir/annotations/test_$painting"

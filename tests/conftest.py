@@ -28,3 +28,35 @@ def sample_paintings():
 def large_sample_corpus():
   """200 paintings of the generated sample corpus (seed 1): enough for its ratios."""
   return tuple(sample_corpus.generate(num_paintings=200, seed=1))
+
+
+@pytest.fixture(scope='session')
+def sample_data_dir(tmp_path_factory):
+  """The end-to-end sample dataset (`e2e_helpers.DATASET`), built once per session."""
+  from artpedia_jax import dataset
+  from tests import e2e_helpers
+  data_dir = tmp_path_factory.mktemp('tfds')
+  dataset.prepare(e2e_helpers.e2e_config(data_dir))
+  return data_dir
+
+
+def _trained(tmp_path_factory, data_dir, name, **overrides):
+  from artpedia_jax import train
+  from tests import e2e_helpers
+  workdir = tmp_path_factory.mktemp(name)
+  train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides), str(workdir))
+  return workdir
+
+
+@pytest.fixture(scope='session')
+def region_workdir(tmp_path_factory, sample_data_dir):
+  """The workdir of a 20-step run of the test config on detector regions."""
+  return _trained(tmp_path_factory, sample_data_dir, 'region_run', num_train_steps=20)
+
+
+@pytest.fixture(scope='session')
+def pixel_workdir(tmp_path_factory, sample_data_dir):
+  """The workdir of a 4-step run of the test config from pixels (ResNet-18, 64 px)."""
+  return _trained(tmp_path_factory, sample_data_dir, 'pixel_run', num_train_steps=4,
+                  eval_every_steps=4, checkpoint_every_steps=4,
+                  **{'model.backbone': 'resnet18', 'dataset.image_size': 64})

@@ -1,0 +1,170 @@
+"""The inference API agrees with the evaluator, reads users' files, and caches collections."""
+
+import numpy as np
+import pytest
+
+from artpedia_jax import evaluation
+from tfds_artpedia import regions as regions_lib
+from artpedia_jax import inference
+from artpedia_jax import painting_files
+from artpedia_jax import pipeline
+from artpedia_jax import restore as restore_lib
+from artpedia_jax import vocab as vocab_lib
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
+
+
+@pytest.fixture(scope='module')
+def region_predictor(region_workdir):
+  return inference.Predictor.from_workdir(str(region_workdir), 'latest')
+
+
+@pytest.fixture(scope='module')
+def test_split(region_predictor):
+  return region_predictor.open_split('test')
+
+
+def _evaluator_scores(workdir):
+  """The test split's scores as the eval binary computes them."""
+  restored = restore_lib.restore_model(str(workdir), 'latest')
+  source = pipeline.open_source(restored.config, 'test')
+  split = pipeline.load_eval_split(restored.config, source, restored.vocab)
+  scorer = evaluation.make_device_scorer(restored.graphdef, restored.config, restored.mesh)
+  return evaluation.SplitEvaluator(scorer, split, split_name='test').run(
+      restored.variables, step=restored.step).scores
+
+
+@pytest.fixture(scope='module')
+def evaluated(region_workdir):
+  return _evaluator_scores(region_workdir)
+
+
+def _record(predictor, index):
+  return pipeline.open_source(predictor.config, 'test')[index]
+
+
+def _own_texts(collection, painting):
+  rows = collection.sentence_rows(painting)
+  return rows, [str(collection.split.sentence_texts[j]) for j in rows]
+
+
+@pytest.mark.parametrize('painting', [0, 5])
+def test_annotation_of_own_sentences_matches_the_evaluator(region_predictor, test_split,
+                                                          evaluated, painting):
+  rows, texts = _own_texts(test_split, painting)
+  annotated = region_predictor.annotate_sentences(test_split.painting(painting), texts)
+  np.testing.assert_allclose([s.score for s in annotated],
+                             evaluated.scores[painting, rows], atol=1e-5)
+  np.testing.assert_allclose([s.p_visual for s in annotated], evaluated.probs[rows],
+                             atol=1e-5)
+  words = annotated[0].words
+  assert [w.word for w in words] == vocab_lib.tokenize(texts[0])
+  assert all(0 <= c <= 1 for w in words for c in w.box)
+
+
+def test_search_ranks_paintings_as_the_evaluator_score_column(region_predictor,
+                                                             test_split, evaluated):
+  for sentence in (0, 7):
+    query = str(test_split.split.sentence_texts[sentence])
+    hits = region_predictor.search(query, test_split, k=len(test_split))
+    column = evaluated.scores[:, sentence]
+    assert [h.index for h in hits] == list(np.argsort(-column, kind='stable'))
+    np.testing.assert_allclose([h.score for h in hits], np.sort(column)[::-1], atol=1e-5)
+    assert hits[0].painting_id == test_split.ids[hits[0].index]
+
+
+def test_describe_ranks_sentences_as_the_evaluator_score_row(region_predictor, test_split,
+                                                            evaluated):
+  texts = [str(t) for t in test_split.split.sentence_texts]
+  ranked = region_predictor.describe(test_split.painting(3), texts, k=10)
+  assert [s.index for s in ranked] == list(np.argsort(-evaluated.scores[3],
+                                                      kind='stable')[:10])
+
+
+def test_annotate_splits_the_text_and_a_regions_file_gives_the_split_painting(
+    region_predictor, test_split, tmp_path):
+  record = _record(region_predictor, 2)
+  image = painting_files.decode_image(record['image'], 'test')
+  height, width = image.shape[:2]
+  npz = tmp_path / 'p.npz'
+  np.savez(npz, features=record['regions']['features'],
+           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height),
+           image_w=width, image_h=height)
+  _, texts = _own_texts(test_split, 2)
+  from_file = region_predictor.annotate(region_predictor.read_painting(regions=npz),
+                                        '\n\n'.join(texts))
+  from_split = region_predictor.annotate_sentences(test_split.painting(2), texts)
+  assert [s.text for s in from_file] == texts
+  np.testing.assert_allclose([s.score for s in from_file],
+                             [s.score for s in from_split], atol=1e-5)
+
+
+def test_wrong_input_kind_and_bad_files_are_explained(region_predictor, tmp_path):
+  image = tmp_path / 'p.png'
+  painting_files.Image.new('RGB', (32, 24)).save(image)
+  with pytest.raises(painting_files.PaintingInputError, match='trained on detector regions'):
+    region_predictor.read_painting(image=image)
+  not_image = tmp_path / 'q.jpg'
+  not_image.write_bytes(b'not a jpeg')
+  with pytest.raises(painting_files.PaintingInputError, match='not an image'):
+    region_predictor.read_painting(image=not_image, regions=tmp_path / 'x.npz')
+  wrong = tmp_path / 'w.npz'
+  np.savez(wrong, features=np.zeros([3, 7], np.float32), boxes=np.zeros([3, 4]),
+           image_w=10, image_h=10)
+  with pytest.raises(painting_files.PaintingInputError, match=r'expected \[num_regions'):
+    region_predictor.read_painting(regions=wrong)
+
+
+def test_queries_the_model_cannot_read_are_refused(region_predictor, test_split):
+  with pytest.raises(inference.InferenceError, match='matches nothing'):
+    region_predictor.search('xyzzy plugh', test_split)
+  with pytest.raises(inference.InferenceError, match='no words'):
+    region_predictor.search('?!', test_split)
+  with pytest.raises(inference.InferenceError, match='empty'):
+    region_predictor.annotate(test_split.painting(0), ' \n ')
+
+
+def test_collection_encodings_are_cached_on_disk_by_step_and_content(
+    region_workdir, test_split, tmp_path):
+  cache = str(tmp_path / 'cache')
+  predictor = inference.Predictor.from_workdir(str(region_workdir), 'latest',
+                                               cache_dir=cache)
+  calls = []
+  query = str(test_split.split.sentence_texts[0])
+  first = predictor.search(query, test_split, progress=lambda *a: calls.append(a))
+  assert calls and calls[-1] == (len(test_split), len(test_split))
+  again = inference.Predictor.from_workdir(str(region_workdir), 'latest', cache_dir=cache)
+  assert again.is_cached(test_split)
+  calls.clear()
+  assert again.search(query, test_split, progress=lambda *a: calls.append(a)) == first
+  assert not calls
+  folder = tmp_path / 'folder'
+  folder.mkdir()
+  for i in (0, 1):
+    record = _record(predictor, i)
+    np.savez(folder / f'{test_split.ids[i]}.npz', features=record['regions']['features'],
+             boxes=regions_lib.pixel_boxes(record['regions']['boxes'], 100, 100),
+             image_w=100, image_h=100)
+  collection = predictor.open_folder(folder)
+  assert collection.ids == sorted(test_split.ids[:2])
+  assert not predictor.is_cached(collection)
+  predictor.search(query, collection)
+  (folder / f'{test_split.ids[0]}.npz').write_bytes(
+      (folder / f'{test_split.ids[1]}.npz').read_bytes())
+  assert not predictor.is_cached(predictor.open_folder(folder))
+
+
+def test_pixel_model_annotates_an_image_file_as_the_evaluator(pixel_workdir, tmp_path):
+  predictor = inference.Predictor.from_workdir(str(pixel_workdir), 'latest')
+  split = predictor.open_split('test')
+  path = tmp_path / 'painting.jpg'
+  path.write_bytes(split.image_bytes(1))
+  rows, texts = _own_texts(split, 1)
+  annotated = predictor.annotate_sentences(predictor.read_painting(image=path), texts)
+  evaluated = _evaluator_scores(pixel_workdir)
+  np.testing.assert_allclose([s.score for s in annotated], evaluated.scores[1, rows],
+                             atol=1e-5)
+  np.testing.assert_allclose([s.p_visual for s in annotated], evaluated.probs[rows],
+                             atol=1e-5)
+  with pytest.raises(painting_files.PaintingInputError, match='reads pixels'):
+    predictor.read_painting(regions=tmp_path / 'p.npz')

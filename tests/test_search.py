@@ -1,0 +1,54 @@
+"""`python -m artpedia_jax.search`: both directions, progress once, one-line errors."""
+
+import re
+
+import pytest
+
+from artpedia_jax import pipeline
+from tests import cli_helpers
+from tests import e2e_helpers
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
+
+
+def _search(workdir, *args):
+  return cli_helpers.run_module('artpedia_jax.search', f'--workdir={workdir}',
+                                '--step=latest', *args)
+
+
+def test_query_prints_top_paintings_and_encodes_the_split_once(region_workdir):
+  cache = region_workdir / 'inference_cache'  # other tests may have filled it
+  for path in cache.glob('*') if cache.exists() else ():
+    path.unlink()
+  first = _search(region_workdir, '--k=3', 'a large blue cross')
+  assert first.returncode == 0, first.stderr[-2000:]
+  rows = re.findall(r'^\s+(\d)\s+(-?\d\.\d{3})\s+(\S+)\s+(.+)$', first.stdout, re.M)
+  assert [int(r[0]) for r in rows] == [1, 2, 3]
+  assert [float(r[1]) for r in rows] == sorted((float(r[1]) for r in rows), reverse=True)
+  assert 'Encoding the 12 paintings' in first.stderr
+  again = _search(region_workdir, '--k=3', 'a large blue cross')
+  assert again.stdout == first.stdout and 'Encoding' not in again.stderr
+
+
+def _first_test_id(data_dir) -> str:
+  config = e2e_helpers.e2e_config(data_dir)
+  return pipeline.open_source(config, 'test')[0]['id'].decode()
+
+
+def test_a_painting_id_prints_the_best_sentences_of_the_split(region_workdir,
+                                                             sample_data_dir):
+  result = _search(region_workdir, '--k=4', f'--id={_first_test_id(sample_data_dir)}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert len(re.findall(r'^\s+\d\s+-?\d\.\d{3}\s+\d\.\d{3}\s+\S+\s+\S', result.stdout,
+                        re.M)) == 4
+
+
+def test_user_mistakes_are_one_error_line(region_workdir, sample_data_dir):
+  cli_helpers.assert_one_error_line(_search(region_workdir, 'xyzzy plugh'),
+                                    'matches nothing')
+  cli_helpers.assert_one_error_line(_search(region_workdir, '--id=nope'),
+                                    '--id=nope', 'no such painting')
+  cli_helpers.assert_one_error_line(_search(region_workdir, '--split=dev', 'a cross'),
+                                    "split 'dev'")
+  cli_helpers.assert_one_error_line(_search(region_workdir, f'--id={_first_test_id(sample_data_dir)}', 'a cross'),
+                                    'either a query')

@@ -3,7 +3,8 @@ query (which encodes and caches its paintings) and the queries after it.
 
   python -m bench.inference --workdir=W [--step=best] [--split=test] [--queries=5]
 
-Prints, in seconds: `restore` (Predictor.from_workdir), `first_query` (search on the
+Prints, in seconds: `restore` (Predictor.from_workdir), `open_split` (reading the
+split, tokenising its sentences, fingerprinting its paintings), `first_query` (search on the
 split with an empty cache: loading the split, encoding every painting, writing the
 cache, compiling and scoring), `cached_query_new_process` (a fresh Predictor answering
 from the disk cache: loading the split, reading the cache, compiling, scoring) and
@@ -40,7 +41,7 @@ def main(argv):
   with tempfile.TemporaryDirectory() as cache:
     restore_s, predictor = _timed(lambda: inference.Predictor.from_workdir(
         _WORKDIR.value, _STEP.value, cache_dir=cache))
-    collection = predictor.open_split(_SPLIT.value)
+    open_s, collection = _timed(lambda: predictor.open_split(_SPLIT.value))
     texts = [str(t) for t in collection.split.sentence_texts]
     queries = texts[:_QUERIES.value + 1]
     first_s, _ = _timed(lambda: predictor.search(
@@ -56,6 +57,7 @@ def main(argv):
   print(f'collection {collection.name}: {len(collection)} paintings, '
         f'{len(texts)} sentences; checkpoint step {predictor.step}')
   print(f'restore                  {restore_s:8.3f} s')
+  print(f'open_split               {open_s:8.3f} s  (read, tokenise, fingerprint)')
   print(f'first_query              {first_s:8.3f} s  (encodes and caches the paintings)')
   print(f'cached_query_new_process {new_process_s:8.3f} s  (split loaded, cache read)')
   print(f'cached_query             {statistics.median(cached):8.3f} s  (median of '

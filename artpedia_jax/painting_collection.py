@@ -118,12 +118,16 @@ class FolderCollection:
     path = self._images.get(self.ids[index])
     return path.read_bytes() if path is not None else None
 
-  def painting(self, index: int) -> painting_files.Painting:
+  def painting(self, index: int, *, with_image: bool = True) -> painting_files.Painting:
+    """Painting `index`; a region model's thumbnail image is read only `with_image`."""
     painting_id = self.ids[index]
-    regions = None if self._reader.uses_pixels else self._model_files[painting_id]
-    return self._reader.read(image=self.image_bytes(index), regions=regions,
+    if self._reader.uses_pixels:
+      return self._reader.read(image=self.image_bytes(index),
+                               name=str(self._model_files[painting_id]))
+    return self._reader.read(image=self.image_bytes(index) if with_image else None,
+                             regions=self._model_files[painting_id],
                              name=str(self._model_files[painting_id]))
 
   def inputs(self, start: int, stop: int) -> dict[str, np.ndarray]:
-    paintings = [self.painting(i).inputs for i in range(start, stop)]
+    paintings = [self.painting(i, with_image=False).inputs for i in range(start, stop)]
     return {key: np.stack([p[key] for p in paintings]) for key in paintings[0]}

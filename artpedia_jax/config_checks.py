@@ -38,6 +38,12 @@ def _positive(key, value):
   return None
 
 
+def _rate(key, value):
+  if not isinstance(value, (int, float)) or not 0 <= value < 1:
+    return f'{key}={value!r}: must be in [0, 1) (0: off)'
+  return None
+
+
 def _backbone_problems(config: ml_collections.ConfigDict) -> list[str]:
   """The pixel path's keys, checked only when a backbone is configured."""
   found = [
@@ -106,13 +112,19 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
       _positive('model.word_dim', config.model.word_dim),
       _positive('optimizer.learning_rate', config.optimizer.learning_rate),
       _positive('loss.init_temperature', config.loss.init_temperature),
+      _rate('model.dropout', config.model.dropout),
+      _rate('model.word_dropout', config.model.word_dropout),
   ]
   if config.model.backbone:
     found += _backbone_problems(config)
   if config.loss.margin < 0:
     found.append(f'loss.margin={config.loss.margin!r}: must be >= 0')
-  if config.loss.cls_weight < 0:
-    found.append(f'loss.cls_weight={config.loss.cls_weight!r}: must be >= 0')
+  for key in ('rank_weight', 'cls_weight'):
+    if config.loss[key] < 0:
+      found.append(f'loss.{key}={config.loss[key]!r}: must be >= 0')
+  if config.loss.rank_weight == 0 and config.loss.cls_weight == 0:
+    found.append('loss.rank_weight=0 and loss.cls_weight=0: nothing to train, set '
+                 'either above 0')
   if config.num_train_steps == -1:
     found.append(_positive('num_epochs (used since num_train_steps=-1)',
                            config.num_epochs))

@@ -53,7 +53,8 @@ def _write_npz(path: str, **arrays: np.ndarray) -> None:
 
 def _encoder_fn(config: ml_collections.ConfigDict):
   """The configured backbone (with its weights) as a jitted images → (features, boxes)."""
-  encoder = model_lib.build_pixel_encoder(config.model, rngs=nnx.Rngs(config.seed))
+  encoder = model_lib.build_pixel_encoder(
+      model_lib.ModelSpec.from_config(config).backbone, rngs=nnx.Rngs(config.seed))
   if config.model.backbone_weights:
     model_lib.load_backbone_weights(encoder, config.model.backbone_weights)
   else:

@@ -1,7 +1,7 @@
 """`ArtpediaModel` (Flax NNX): painting encoder, text encoder, scorer and classifier.
 
 Paintings come either as detector region features (`regions`, `boxes`, `region_mask`) or,
-with `config.model.backbone` set, as pixels (`images`): a ResNet's last feature map is then
+with a backbone in its `ModelSpec`, as pixels (`images`): a ResNet's last feature map is then
 read as a grid of regions with their boxes, and both paths share the region projection.
 `encode_painting_inputs` takes whichever the batch carries (see `REGION_INPUTS`,
 `IMAGE_INPUTS`).
@@ -12,6 +12,7 @@ statistics (`nnx.BatchStat`), which `split` keeps apart from the trained paramet
 """
 
 from collections.abc import Mapping
+import dataclasses
 from typing import NamedTuple
 
 from absl import logging
@@ -23,6 +24,7 @@ from flax import nnx
 
 from artpedia_jax import resnet
 from artpedia_jax import scoring
+from artpedia_jax import vocab as vocab_lib
 from artpedia_jax import weights_import
 
 Array = jax.Array
@@ -60,6 +62,22 @@ def _masked_unit(x: Array, mask: Array) -> Array:
   return jnp.where(mask[..., None], scoring.l2_normalize(x), 0.0)
 
 
+def _dropout(x: Array, rate: float, key: Array | None) -> Array:
+  """Inverted dropout; the identity without a key (evaluation) or at rate 0."""
+  if key is None or rate == 0:
+    return x
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+def word_dropout(tokens: Array, rate: float, key: Array | None) -> Array:
+  """Each real word replaced by `<unk>` with probability `rate`; padding stays padding."""
+  if key is None or rate == 0:
+    return tokens
+  drop = jax.random.bernoulli(key, rate, tokens.shape) & (tokens != vocab_lib.Vocabulary.PAD)
+  return jnp.where(drop, vocab_lib.Vocabulary.UNK, tokens)
+
+
 def _embedding_init(word_embeddings: np.ndarray, vocab_size: int, word_dim: int):
   """An initializer returning the given table, after checking it fits the model."""
   if word_embeddings.shape != (vocab_size, word_dim):
@@ -71,12 +89,57 @@ def _embedding_init(word_embeddings: np.ndarray, vocab_size: int, word_dim: int)
   return lambda key, shape, dtype: table.astype(dtype)
 
 
-def build_pixel_encoder(model_config: ml_collections.ConfigDict, *,
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+  """The ResNet that turns pixels into grid regions."""
+  name: str  # a key of BACKBONES, e.g. 'resnet50'
+  dtype: str = 'float32'  # computation dtype, one of BACKBONE_DTYPES; params stay f32
+  frozen: bool = False  # batch norm in inference mode, no updates
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """The hyperparameters of `ArtpediaModel`, read from a config by `from_config` only.
+
+  The sizes that come from the data (vocabulary, region features) are not here: the model
+  takes them beside the spec.
+  """
+  embed_dim: int  # D, the joint space
+  word_dim: int  # word embedding size
+  score: str  # a scoring.get_scorer name
+  lambda_softmax: float
+  lambda_lse: float
+  use_boxes: bool
+  classifier_inputs: str  # one of CLASSIFIER_INPUTS
+  classifier_hidden: int
+  init_temperature: float  # the learned InfoNCE temperature's start
+  backbone: BackboneSpec | None = None  # None: precomputed region features
+  # Training only (see `ArtpediaModel.encode_sentences`): dropout rate on the word
+  # embeddings and on the text encoder's word vectors, and the probability of replacing
+  # a real word by `<unk>`.
+  dropout: float = 0.0
+  word_dropout: float = 0.0
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'ModelSpec':
+    """The spec of `config.model` (and the loss's initial temperature)."""
+    model = config.model
+    backbone = (BackboneSpec(model.backbone, dtype=model.backbone_dtype,
+                             frozen=model.backbone_frozen) if model.backbone else None)
+    return cls(
+        embed_dim=model.embed_dim, word_dim=model.word_dim, score=model.score,
+        lambda_softmax=model.lambda_softmax, lambda_lse=model.lambda_lse,
+        use_boxes=model.use_boxes, classifier_inputs=model.classifier_inputs,
+        classifier_hidden=model.classifier_hidden,
+        init_temperature=config.loss.init_temperature, backbone=backbone,
+        dropout=model.dropout, word_dropout=model.word_dropout)
+
+
+def build_pixel_encoder(spec: BackboneSpec, *,
                         rngs: nnx.Rngs) -> resnet.PixelRegionEncoder:
-  """The configured ResNet as a randomly initialised grid-region encoder."""
-  name, dtype = model_config.backbone, model_config.backbone_dtype
-  backbone = resnet.ResNet(BACKBONES[name], dtype=jnp.dtype(dtype), rngs=rngs)
-  return resnet.PixelRegionEncoder(backbone, frozen=model_config.backbone_frozen)
+  """The ResNet of `spec` as a randomly initialised grid-region encoder."""
+  backbone = resnet.ResNet(BACKBONES[spec.name], dtype=jnp.dtype(spec.dtype), rngs=rngs)
+  return resnet.PixelRegionEncoder(backbone, frozen=spec.frozen)
 
 
 def load_backbone_weights(encoder: resnet.PixelRegionEncoder, path: str) -> None:
@@ -92,52 +155,53 @@ class ArtpediaModel(nnx.Module):
 
   def __init__(
       self,
-      config: ml_collections.ConfigDict,
+      spec: ModelSpec,
       *,
       vocab_size: int,
       feature_dim: int | None = None,
       rngs: nnx.Rngs,
       word_embeddings: np.ndarray | None = None,
   ):
-    model = config.model
-    dim = model.embed_dim
+    dim = spec.embed_dim
     self.embed_dim = dim
     self.scorer = scoring.get_scorer(
-        model.score, lambda_softmax=model.lambda_softmax, lambda_lse=model.lambda_lse)
-    self.classifier_inputs = model.classifier_inputs
+        spec.score, lambda_softmax=spec.lambda_softmax, lambda_lse=spec.lambda_lse)
+    self.classifier_inputs = spec.classifier_inputs
+    self.dropout = spec.dropout
+    self.word_dropout = spec.word_dropout
 
-    if model.backbone and feature_dim is not None:
+    if spec.backbone is not None and feature_dim is not None:
       raise ValueError(
           f'feature_dim={feature_dim} was given with config.model.backbone='
-          f'{model.backbone!r}: the backbone sets the region size, pass None.')
-    if not model.backbone and feature_dim is None:
+          f'{spec.backbone.name!r}: the backbone sets the region size, pass None.')
+    if spec.backbone is None and feature_dim is None:
       raise ValueError('feature_dim is required without a backbone: pass the size of '
                        "the dataset's region features (pipeline.region_feature_dim).")
-    self.pixel_encoder = (
-        build_pixel_encoder(model, rngs=rngs) if model.backbone else None)
+    self.pixel_encoder = (build_pixel_encoder(spec.backbone, rngs=rngs)
+                          if spec.backbone is not None else None)
     if self.pixel_encoder is not None:
       feature_dim = self.pixel_encoder.feature_dim
     self.region_projection = nnx.Linear(feature_dim, dim, rngs=rngs)
     self.box_embedding = (
-        nnx.Linear(5, dim, rngs=rngs) if model.use_boxes else None)
+        nnx.Linear(5, dim, rngs=rngs) if spec.use_boxes else None)
 
     embed_kwargs = {}
     if word_embeddings is not None:
       embed_kwargs['embedding_init'] = _embedding_init(
-          word_embeddings, vocab_size, model.word_dim)
-    self.word_embedding = nnx.Embed(vocab_size, model.word_dim, rngs=rngs, **embed_kwargs)
+          word_embeddings, vocab_size, spec.word_dim)
+    self.word_embedding = nnx.Embed(vocab_size, spec.word_dim, rngs=rngs, **embed_kwargs)
     self.text_rnn = nnx.Bidirectional(
-        nnx.RNN(nnx.GRUCell(model.word_dim, dim, rngs=rngs), rngs=False),
-        nnx.RNN(nnx.GRUCell(model.word_dim, dim, rngs=rngs), rngs=False),
+        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, rngs=rngs), rngs=False),
+        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, rngs=rngs), rngs=False),
         merge_fn=_average,
         rngs=False)
 
-    classifier_in = dim if model.classifier_inputs == 'text' else 3 * dim + 1
-    self.classifier_hidden = nnx.Linear(classifier_in, model.classifier_hidden, rngs=rngs)
-    self.classifier_out = nnx.Linear(model.classifier_hidden, 1, rngs=rngs)
+    classifier_in = dim if spec.classifier_inputs == 'text' else 3 * dim + 1
+    self.classifier_hidden = nnx.Linear(classifier_in, spec.classifier_hidden, rngs=rngs)
+    self.classifier_out = nnx.Linear(spec.classifier_hidden, 1, rngs=rngs)
 
     self.log_temperature = nnx.Param(
-        jnp.log(jnp.asarray(config.loss.init_temperature, jnp.float32)))
+        jnp.log(jnp.asarray(spec.init_temperature, jnp.float32)))
 
   @property
   def painting_input_names(self) -> tuple[str, ...]:
@@ -171,19 +235,26 @@ class ArtpediaModel(nnx.Module):
       x = x + self.box_embedding(box_features(boxes))
     return _masked_unit(x, region_mask)
 
-  def encode_sentences(self, tokens: Array) -> tuple[Array, Array]:
+  def encode_sentences(self, tokens: Array, *,
+                       dropout_key: Array | None = None) -> tuple[Array, Array]:
     """tokens [S, T] (right-padded with 0) → (w [S, T, D], word_mask [S, T]).
 
     `seq_lengths` makes the backward direction start at each sentence's last real word,
-    so padding never reaches a real word's vector.
+    so padding never reaches a real word's vector. A `dropout_key` (training) turns on
+    word dropout and dropout on the embeddings and on the word vectors before their
+    normalisation; without one (evaluation) the encoding is deterministic.
     """
     word_mask = tokens != 0
+    unk_key = embed_key = hidden_key = None
+    if dropout_key is not None:
+      unk_key, embed_key, hidden_key = jax.random.split(dropout_key, 3)
+    embedded = self.word_embedding(word_dropout(tokens, self.word_dropout, unk_key))
     initial_carry = jnp.zeros((tokens.shape[0], self.embed_dim), jnp.float32)
     hidden = self.text_rnn(
-        self.word_embedding(tokens),
+        _dropout(embedded, self.dropout, embed_key),
         initial_carry=(initial_carry, initial_carry),
         seq_lengths=jnp.sum(word_mask, axis=-1))
-    return _masked_unit(hidden, word_mask), word_mask
+    return _masked_unit(_dropout(hidden, self.dropout, hidden_key), word_mask), word_mask
 
   def pairwise_scores(
       self, v: Array, rmask: Array, w: Array, wmask: Array, block_size: int
@@ -241,12 +312,16 @@ def merge(graphdef: nnx.GraphDef, variables: Variables, *,
   return nnx.merge(graphdef, *states, copy=copy)
 
 
-def init_model(config: ml_collections.ConfigDict, *, vocab_size: int,
-               feature_dim: int | None, rngs: nnx.Rngs,
-               word_embeddings: np.ndarray | None = None) -> ArtpediaModel:
-  """A model to start training from: random init, then the configured backbone weights."""
-  model = ArtpediaModel(config, vocab_size=vocab_size, feature_dim=feature_dim, rngs=rngs,
+def init_model(spec: ModelSpec, *, vocab_size: int, feature_dim: int | None,
+               rngs: nnx.Rngs, word_embeddings: np.ndarray | None = None,
+               backbone_weights: str = '') -> ArtpediaModel:
+  """A model to start training from: random init, then the backbone's weights if given.
+
+  `backbone_weights`: a torchvision .safetensors / .pth checkpoint; '' keeps the random
+  init.
+  """
+  model = ArtpediaModel(spec, vocab_size=vocab_size, feature_dim=feature_dim, rngs=rngs,
                         word_embeddings=word_embeddings)
-  if model.pixel_encoder is not None and config.model.backbone_weights:
-    load_backbone_weights(model.pixel_encoder, config.model.backbone_weights)
+  if model.pixel_encoder is not None and backbone_weights:
+    load_backbone_weights(model.pixel_encoder, backbone_weights)
   return model

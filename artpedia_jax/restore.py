@@ -94,7 +94,8 @@ def _abstract_model(config: ml_collections.ConfigDict, vocab_size: int,
                     feature_dim: int | None) -> model_lib.ArtpediaModel:
   """The model `config` builds, with shapes and dtypes only (nothing allocated)."""
   return nnx.eval_shape(lambda: model_lib.ArtpediaModel(
-      config, vocab_size=vocab_size, feature_dim=feature_dim, rngs=nnx.Rngs(0)))
+      model_lib.ModelSpec.from_config(config), vocab_size=vocab_size,
+      feature_dim=feature_dim, rngs=nnx.Rngs(0)))
 
 
 def model_graphdef(restored: RestoredModel, *, score: str) -> nnx.GraphDef:

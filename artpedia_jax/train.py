@@ -143,10 +143,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   total_steps = total_train_steps(config, len(pairs))
 
   model = model_lib.init_model(
-      config, vocab_size=len(vocab),
+      model_lib.ModelSpec.from_config(config), vocab_size=len(vocab),
       feature_dim=pipeline.region_feature_dim(config, train_source),
       rngs=nnx.Rngs(config.seed),
-      word_embeddings=_word_embeddings(config, vocab))
+      word_embeddings=_word_embeddings(config, vocab),
+      backbone_weights=config.model.backbone_weights)
   graphdef, variables = model_lib.split(model)
   optimizer = optim.make_optimizer(config, total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))

@@ -32,42 +32,60 @@ def init_state(variables: model_lib.Variables,
           'opt_state': tx.init(variables['params']), 'step': jnp.zeros((), jnp.int32)}
 
 
-def _encode_step_sentences(model, batch: Batch):
+def dropout_key(seed: int, step: jax.Array) -> jax.Array:
+  """The dropout randomness of one step: a function of the seed and step only, so there
+  is no RNG state to checkpoint, a resumed run draws the same masks, and the masks of the
+  global batch do not depend on how many devices share it."""
+  return jax.random.fold_in(jax.random.key(seed), step)
+
+
+def _encode_step_sentences(model, batch: Batch, key: jax.Array):
   """Every sentence of the step through the text encoder in one call, each once.
 
   The pipeline's classifier slot 0 is the row's ranking sentence, so the step's sentences
   are [B, 1 + K] (`tokens`, then `cls_tokens`): encoded row-major over (painting, slot),
   which keeps each device's rows on that device. Returns the classifier's w
   [B (1 + K), T, D] and word mask, and slot 0 of each as the ranking sentences'.
+  `key` draws the step's dropout masks.
   """
   sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
   b, slots, t = sentences.shape
-  cls_w, cls_word_mask = model.encode_sentences(sentences.reshape(b * slots, t))
+  cls_w, cls_word_mask = model.encode_sentences(sentences.reshape(b * slots, t),
+                                                dropout_key=key)
   w = cls_w.reshape(b, slots, *cls_w.shape[1:])[:, 0]
   word_mask = cls_word_mask.reshape(b, slots, t)[:, 0]
   return w, word_mask, cls_w, cls_word_mask
 
 
-def objective(model, batch: Batch, config: ml_collections.ConfigDict,
-              step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """rank + cls_weight * cls on one global batch; returns (total, parts).
-
-  A fine-tuned pixel backbone runs its batch norm in training mode here (batch
-  statistics over the global batch), which updates the model's `BatchStat` variables.
-  """
-  v, region_mask, _ = model.encode_painting_inputs(batch, train=True)
-  w, word_mask, cls_w, cls_word_mask = _encode_step_sentences(model, batch)
+def _rank_loss(model, batch: Batch, v, region_mask, w, word_mask,
+               config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
+  """The ranking loss of the batch's pairs against all other pairs of the global batch."""
   scores = model.pairwise_scores(v, region_mask, w, word_mask,
                                  block_size=config.score_block_size)
   same_painting = batch['painting'][:, None] == batch['painting'][None, :]
   if config.loss.rank == 'infonce':
-    rank = losses.infonce_loss(scores, same_painting, model.log_temperature[...])
-  else:
-    hardest = jnp.logical_and(
-        config.loss.max_violation,
-        step >= config.loss.max_violation_warmup_steps)
-    rank = losses.hinge_loss(scores, same_painting, margin=config.loss.margin,
-                             max_violation=hardest)
+    return losses.infonce_loss(scores, same_painting, model.log_temperature[...])
+  hardest = jnp.logical_and(
+      config.loss.max_violation,
+      step >= config.loss.max_violation_warmup_steps)
+  return losses.hinge_loss(scores, same_painting, margin=config.loss.margin,
+                           max_violation=hardest)
+
+
+def objective(model, batch: Batch, config: ml_collections.ConfigDict,
+              step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """rank_weight * rank + cls_weight * cls on one global batch; returns (total, parts).
+
+  With `rank_weight` 0 the ranking loss is not computed at all (reported as 0), so
+  classifier-only training skips the pairwise scoring. A fine-tuned pixel backbone runs
+  its batch norm in training mode here (batch statistics over the global batch), which
+  updates the model's `BatchStat` variables.
+  """
+  v, region_mask, _ = model.encode_painting_inputs(batch, train=True)
+  w, word_mask, cls_w, cls_word_mask = _encode_step_sentences(
+      model, batch, dropout_key(config.seed, step))
+  rank = (_rank_loss(model, batch, v, region_mask, w, word_mask, config, step)
+          if config.loss.rank_weight else jnp.zeros((), jnp.float32))
 
   slots = batch['cls_mask'].shape[1]
   own_v = jnp.repeat(v, slots, axis=0)
@@ -76,7 +94,7 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
   cls, cls_accuracy = losses.classification_loss(
       logits, batch['cls_labels'].reshape(-1), batch['cls_mask'].reshape(-1),
       pos_weight=config.loss.cls_pos_weight)
-  total = rank + config.loss.cls_weight * cls
+  total = config.loss.rank_weight * rank + config.loss.cls_weight * cls
   return total, {'loss': total, 'rank_loss': rank, 'cls_loss': cls,
                  'cls_accuracy': cls_accuracy}
 

@@ -82,7 +82,8 @@ def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
 def _time_train_step(config) -> tuple[float, float]:
   """(compile seconds, seconds per step) of the real train step from pixels."""
   mesh = sharding_lib.make_mesh()
-  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value, rngs=nnx.Rngs(0))
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                  vocab_size=_VOCAB_SIZE.value, rngs=nnx.Rngs(0))
   batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
   return common.time_train_step(config, mesh, model, batch, _STEPS.value)
 

@@ -110,7 +110,8 @@ def measure_one(config) -> dict:
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
   split = random_split(config, _PAINTINGS.value, _SENTENCES.value)
-  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value,
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                  vocab_size=_VOCAB_SIZE.value,
                                   feature_dim=_FEATURE_DIM.value,
                                   rngs=nnx.Rngs(config.seed))
   graphdef, variables = model_lib.split(model)

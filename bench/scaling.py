@@ -94,7 +94,8 @@ def _random_batch(shapes: dict, rng: np.random.Generator) -> dict[str, np.ndarra
 def _model_and_optimizer(config, *, abstract: bool):
   """(graphdef, initial train state, optimiser); abstract: shapes only, nothing built."""
   make = lambda: model_lib.ArtpediaModel(
-      config, vocab_size=_VOCAB_SIZE.value, feature_dim=_FEATURE_DIM.value,
+      model_lib.ModelSpec.from_config(config), vocab_size=_VOCAB_SIZE.value,
+      feature_dim=_FEATURE_DIM.value,
       rngs=nnx.Rngs(config.seed))
   graphdef, variables = model_lib.split(nnx.eval_shape(make) if abstract else make())
   optimizer = optim.make_optimizer(config, total_steps=1000)

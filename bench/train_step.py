@@ -145,7 +145,8 @@ def _sizes(config) -> tuple[int, int, int, int]:
 def _measure_scorer(config, mesh, batch, matmul: float) -> tuple[nnx.Module, float]:
   """Prints the row of `config.model.score`; returns (its model, seconds per step)."""
   config_checks.validate(config, num_devices=mesh.size)
-  model = model_lib.ArtpediaModel(config, vocab_size=_VOCAB_SIZE.value,
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                  vocab_size=_VOCAB_SIZE.value,
                                   feature_dim=_FEATURE_DIM.value, rngs=nnx.Rngs(config.seed))
   compile_s, step_s = common.time_train_step(config, mesh, model, batch, _STEPS.value)
   scoring_s = _time_scoring(config, model, _encoded(config, mesh, batch))

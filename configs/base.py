@@ -58,6 +58,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.lambda_lse = 6.0  # scan_t2i LogSumExp pooling over words
   c.model.classifier_inputs = 'text_image'  # text_image | text
   c.model.classifier_hidden = 512
+  # Regularisation of the text encoder, in training only (evaluation is deterministic):
+  # dropout rate on the word embeddings and on the encoder's word vectors, and the
+  # probability of replacing a real word by <unk> (word dropout).
+  c.model.dropout = 0.0
+  c.model.word_dropout = 0.0
   c.model.backbone = ''  # '': precomputed region features; resnet18|34|50|101|152: pixels
   c.model.backbone_frozen = False  # frozen: batch norm in inference mode, no updates
   c.model.backbone_weights = ''  # torchvision .safetensors / .pth; '': random init
@@ -69,6 +74,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss.max_violation = True
   c.loss.max_violation_warmup_steps = 0  # summed hinges before this step
   c.loss.init_temperature = 0.07  # infonce, learned
+  # total = rank_weight * rank + cls_weight * cls; either may be 0 (not both): rank_weight
+  # 0 trains the classifier alone (no pairwise scoring is computed), e.g. for text
+  # without usable image features.
+  c.loss.rank_weight = 1.0
   c.loss.cls_weight = 1.0
   c.loss.cls_pos_weight = 1.0
 

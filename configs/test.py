@@ -21,6 +21,8 @@ def get_config():
   c.model.embed_dim = 32
   c.model.word_dim = 16
   c.model.classifier_hidden = 16
+  c.model.dropout = 0.0  # off, whatever base.py chooses: tests compare exact values
+  c.model.word_dropout = 0.0
   c.optimizer.learning_rate = 3e-3
   c.optimizer.warmup_steps = 5
   return c

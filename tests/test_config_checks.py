@@ -32,6 +32,9 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('dataset.name', 'artpedia/sample/num_paintingz=30',
      "unknown builder option 'num_paintingz'; did you mean 'num_paintings'?"),
     ('dataset.name', 'artpedia/sample/seed=x', "seed='x' is not a number"),
+    ('model.dropout', 1.0, 'model.dropout=1.0: must be in'),
+    ('model.word_dropout', -0.1, 'model.word_dropout=-0.1'),
+    ('loss.rank_weight', -1.0, 'loss.rank_weight=-1.0'),
 ])
 def test_bad_value_is_named(key, value, expected):
   config = test_config.get_config()
@@ -83,3 +86,19 @@ def test_pixel_keys_are_checked_when_a_backbone_is_configured(tmp_path):
   config.model.backbone_weights = str(tmp_path / 'missing.safetensors')
   found = '\n'.join(config_checks.problems(config, num_devices=1))
   assert 'crop_min_scale=1.5' in found and 'missing.safetensors' in found
+
+
+def test_zero_weights_for_both_tasks_stop_run_py_before_training(tmp_path):
+  config = test_config.get_config()
+  config.loss.rank_weight = config.loss.cls_weight = 0.0
+  assert any('nothing to train' in p for p in config_checks.problems(config, 1))
+  config.loss.cls_weight = 1.0
+  assert config_checks.problems(config, 1) == []  # classifier alone is fine
+  result = subprocess.run(
+      [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
+       '--config.loss.rank_weight=0', '--config.loss.cls_weight=0'],
+      capture_output=True, text=True, timeout=300,
+      cwd=pathlib.Path(__file__).resolve().parents[1])
+  assert result.returncode != 0
+  assert 'loss.rank_weight=0 and loss.cls_weight=0' in result.stderr
+  assert not (tmp_path / 'checkpoints').exists()

@@ -19,7 +19,8 @@ def _model(**model_overrides):
   config = test_config.get_config()
   config.model.update(model_overrides)
   return model_lib.ArtpediaModel(
-      config, vocab_size=VOCAB, feature_dim=FEATURES, rngs=nnx.Rngs(0))
+      model_lib.ModelSpec.from_config(config), vocab_size=VOCAB, feature_dim=FEATURES,
+      rngs=nnx.Rngs(0))
 
 
 def _paintings(seed, num_paintings=3, regions=5):
@@ -146,11 +147,12 @@ def test_word_embeddings_initialise_the_table_and_must_fit():
   config = test_config.get_config()
   table = np.random.default_rng(0).normal(
       size=(VOCAB, config.model.word_dim)).astype(np.float32)
-  model = model_lib.ArtpediaModel(config, vocab_size=VOCAB, feature_dim=FEATURES,
+  spec = model_lib.ModelSpec.from_config(config)
+  model = model_lib.ArtpediaModel(spec, vocab_size=VOCAB, feature_dim=FEATURES,
                                   rngs=nnx.Rngs(0), word_embeddings=table)
   np.testing.assert_array_equal(model.word_embedding.embedding[...], table)
   with pytest.raises(ValueError, match='word_dim'):
-    model_lib.ArtpediaModel(config, vocab_size=VOCAB + 1, feature_dim=FEATURES,
+    model_lib.ArtpediaModel(spec, vocab_size=VOCAB + 1, feature_dim=FEATURES,
                             rngs=nnx.Rngs(0), word_embeddings=table)
 
 
@@ -184,3 +186,44 @@ def test_jitted_loss_gives_finite_gradients_to_every_parameter():
   assert len(leaves) == len(jax.tree.leaves(nnx.state(model, nnx.Param)))
   for leaf in leaves:
     assert np.all(np.isfinite(leaf)) and np.any(leaf != 0)
+
+
+def test_spec_from_config_carries_every_model_key():
+  config = test_config.get_config()
+  config.model.update(embed_dim=48, score='scan_t2i', classifier_inputs='text',
+                      dropout=0.3, word_dropout=0.2)
+  config.loss.init_temperature = 0.05
+  spec = model_lib.ModelSpec.from_config(config)
+  assert (spec.embed_dim, spec.score, spec.classifier_inputs) == (48, 'scan_t2i', 'text')
+  assert (spec.dropout, spec.word_dropout, spec.init_temperature) == (0.3, 0.2, 0.05)
+  assert spec.backbone is None
+  model = model_lib.ArtpediaModel(spec, vocab_size=VOCAB, feature_dim=FEATURES,
+                                  rngs=nnx.Rngs(0))
+  assert model.embed_dim == 48 and model.classifier_hidden.in_features == 48
+
+
+def test_word_dropout_turns_only_real_words_into_unk():
+  tokens = _tokens([9, 3, 12], max_words=12, seed=1)
+  dropped = np.asarray(model_lib.word_dropout(tokens, 0.5, jax.random.key(0)))
+  real = tokens != 0
+  np.testing.assert_array_equal(dropped[~real], 0)
+  changed = dropped != tokens
+  assert np.all(dropped[changed] == 1) and 0 < changed.sum() < real.sum()
+  np.testing.assert_array_equal(model_lib.word_dropout(tokens, 0.5, None), tokens)
+
+
+def test_dropout_acts_with_a_key_only():
+  """Training (a key): the encoding depends on the key; evaluation (no key): it is
+  deterministic and equal to the same parameters without dropout."""
+  regularised = _model(dropout=0.5, word_dropout=0.25)
+  plain = _model()
+  tokens = _tokens([5, 2, 6], max_words=6)
+  w1, _ = regularised.encode_sentences(tokens, dropout_key=jax.random.key(1))
+  w1_again, _ = regularised.encode_sentences(tokens, dropout_key=jax.random.key(1))
+  w2, _ = regularised.encode_sentences(tokens, dropout_key=jax.random.key(2))
+  np.testing.assert_array_equal(w1, w1_again)
+  assert not np.allclose(w1, w2, atol=1e-3)
+  w_eval, _ = regularised.encode_sentences(tokens)
+  np.testing.assert_array_equal(w_eval, plain.encode_sentences(tokens)[0])
+  w_no_rate, _ = plain.encode_sentences(tokens, dropout_key=jax.random.key(1))
+  np.testing.assert_array_equal(w_no_rate, w_eval)

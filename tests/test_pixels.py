@@ -128,7 +128,8 @@ def _images(count: int, seed: int = 0) -> np.ndarray:
 
 def test_model_encodes_images_into_grid_regions():
   config = pixel_config()
-  model = model_lib.ArtpediaModel(config, vocab_size=50, rngs=nnx.Rngs(0))
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config), vocab_size=50,
+                                  rngs=nnx.Rngs(0))
   v, region_mask, boxes = model.encode_painting_inputs({'images': _images(3)})
   assert v.shape == (3, 4, config.model.embed_dim)
   np.testing.assert_allclose(jnp.linalg.norm(v, axis=-1), 1.0, rtol=1e-5)
@@ -140,8 +141,8 @@ def test_model_encodes_images_into_grid_regions():
 
 def test_backbone_sets_the_feature_size():
   with pytest.raises(ValueError, match='backbone sets the region size'):
-    model_lib.ArtpediaModel(pixel_config(), vocab_size=50, feature_dim=2048,
-                            rngs=nnx.Rngs(0))
+    model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(pixel_config()),
+                            vocab_size=50, feature_dim=2048, rngs=nnx.Rngs(0))
 
 
 def test_init_model_loads_the_configured_backbone_weights(tmp_path):
@@ -149,7 +150,9 @@ def test_init_model_loads_the_configured_backbone_weights(tmp_path):
   path = tmp_path / 'resnet18.safetensors'
   safetensors.numpy.save_file(state, path)
   config = pixel_config(**{'model.backbone_weights': str(path)})
-  model = model_lib.init_model(config, vocab_size=50, feature_dim=None, rngs=nnx.Rngs(0))
+  model = model_lib.init_model(
+      model_lib.ModelSpec.from_config(config), vocab_size=50, feature_dim=None,
+      rngs=nnx.Rngs(0), backbone_weights=config.model.backbone_weights)
   backbone = model.pixel_encoder.backbone
   np.testing.assert_array_equal(backbone.conv1.kernel[...],
                                 state['conv1.weight'].transpose(2, 3, 1, 0))
@@ -177,7 +180,8 @@ def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen
   """... and a skipped (non-finite) step updates neither, nor the optimiser."""
   config = pixel_config(**{'model.backbone_frozen': frozen,
                            'optimizer.warmup_steps': 0})
-  model = model_lib.ArtpediaModel(config, vocab_size=train_fixtures.VOCAB_SIZE,
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                  vocab_size=train_fixtures.VOCAB_SIZE,
                                   rngs=nnx.Rngs(0))
   graphdef, variables = model_lib.split(model)
   mesh = sharding.make_mesh(jax.devices()[:1])
@@ -224,7 +228,8 @@ def test_backbone_has_its_own_learning_rate_and_none_when_frozen(frozen):
 
 
 def test_optimizer_labels_every_backbone_leaf_of_the_pixel_model():
-  model = nnx.eval_shape(lambda: model_lib.ArtpediaModel(pixel_config(), vocab_size=50,
+  spec = model_lib.ModelSpec.from_config(pixel_config())
+  model = nnx.eval_shape(lambda: model_lib.ArtpediaModel(spec, vocab_size=50,
                                                          rngs=nnx.Rngs(0)))
   params = model_lib.split(model)[1]['params']
   labels = optim.parameter_labels(params)
@@ -252,7 +257,8 @@ def test_extracted_features_are_read_back_by_the_regions_reader(tmp_path):
   painting_id = vocab_lib.as_text(record['id'])
   loaded = reader.load(painting_id)
   images = pipeline.painting_inputs(config, train=False)(record, rng=None)['images']
-  encoder = model_lib.build_pixel_encoder(config.model, rngs=nnx.Rngs(config.seed))
+  encoder = model_lib.build_pixel_encoder(
+      model_lib.ModelSpec.from_config(config).backbone, rngs=nnx.Rngs(config.seed))
   features, boxes, _ = encoder(images[None], train=False)
   np.testing.assert_allclose(loaded.features, features[0], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(loaded.boxes, boxes[0], atol=1e-6)

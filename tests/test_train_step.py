@@ -218,3 +218,54 @@ def test_skipped_step_keeps_the_state_and_the_next_step_is_the_uninterrupted_one
   rate = 2 / config.optimizer.warmup_steps * config.optimizer.learning_rate
   for logged in (metrics, resumed_metrics, uninterrupted_metrics):
     np.testing.assert_allclose(float(logged['learning_rate']), rate, rtol=1e-6)
+def test_dropout_masks_follow_the_step_and_not_the_device_count():
+  """The masks come from (seed, step): two steps draw different ones, the same step the
+  same ones (a resumed run repeats it bitwise), on 8 devices as on 1."""
+  config = train_fixtures.tiny_config(dropout=0.5, word_dropout=0.25)
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
+  batch = train_fixtures.synthetic_batch(config, batch_size=16)
+  model = model_lib.merge(graphdef, variables)
+  loss = lambda step: float(train_step.objective(model, batch, config, step=step)[0])
+  assert loss(0) == loss(0) and loss(0) != loss(1)
+
+  loss1, grads1 = _loss_and_grads(config, variables['params'], graphdef, batch,
+                                  jax.devices()[:1])
+  loss8, grads8 = _loss_and_grads(config, variables['params'], graphdef, batch,
+                                  jax.devices())
+  np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
+  for g8, g1 in zip(jax.tree.leaves(grads8), jax.tree.leaves(grads1)):
+    assert np.linalg.norm(g8 - g1) <= 1e-5 * np.linalg.norm(g1)
+
+
+def test_a_step_repeated_from_the_same_state_is_bitwise_equal_with_dropout():
+  config = train_fixtures.tiny_config(dropout=0.5, word_dropout=0.25)
+  step, state, batch = _step_and_state(config, 16)
+  saved = jax.device_get(state)
+  first, _ = step(state, batch)
+  mesh = sharding.make_mesh()
+  second, _ = step(sharding.replicate(mesh, saved), batch)
+  for a, b in zip(jax.tree.leaves(jax.device_get(first)),
+                  jax.tree.leaves(jax.device_get(second))):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('rank_weight, cls_weight', [(0.0, 1.0), (2.0, 0.5)])
+def test_total_loss_weighs_both_tasks_and_rank_weight_zero_skips_ranking(
+    rank_weight, cls_weight):
+  config = train_fixtures.tiny_config()
+  graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
+  batch = train_fixtures.synthetic_batch(config, batch_size=16)
+  model = model_lib.merge(graphdef, variables)
+  full = train_step.objective(model, batch, config, step=0)[1]
+  config.loss.rank_weight, config.loss.cls_weight = rank_weight, cls_weight
+  total, parts = train_step.objective(model, batch, config, step=0)
+  expected_rank = full['rank_loss'] if rank_weight else 0.0
+  np.testing.assert_allclose(parts['rank_loss'], expected_rank, rtol=1e-6)
+  np.testing.assert_allclose(
+      total, rank_weight * full['rank_loss'] + cls_weight * full['cls_loss'], rtol=1e-6)
+  if not rank_weight:  # nothing of the ranking is computed: no pairwise scores at all
+    def program_size(cfg):
+      loss = lambda v: train_step.objective(model_lib.merge(graphdef, v), batch, cfg,
+                                            step=0)[0]
+      return len(str(jax.make_jaxpr(loss)(variables)))
+    assert program_size(config) < program_size(train_fixtures.tiny_config())

@@ -20,7 +20,8 @@ def tiny_config(**model_overrides):
 
 
 def tiny_model(config, seed: int = 0) -> model_lib.ArtpediaModel:
-  return model_lib.ArtpediaModel(config, vocab_size=VOCAB_SIZE, feature_dim=FEATURE_DIM,
+  return model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                 vocab_size=VOCAB_SIZE, feature_dim=FEATURE_DIM,
                                  rngs=nnx.Rngs(seed))
 
 

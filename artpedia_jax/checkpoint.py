@@ -11,8 +11,10 @@ One checkpoint step holds five items, each in its own sub-directory:
              which is what the eval binary needs before it can build a model;
   metrics    (written by Orbax) the validation metrics of that step, when it had any.
 
-Retention keeps the last `keep` steps plus the one with the best validation `rsum`;
-steps saved without metrics compete only for the "last `keep`" places.
+Retention keeps the last `keep` steps plus the best one by the value of the trainer's
+`best_metric` criterion stored in the step's metrics (`metrics['best_metric']['value']`;
+`rsum` for a step saved without one); steps saved without metrics compete only for the
+"last `keep`" places.
 
 Integrity: Orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when
 complete (on GCS, a `commit_success.txt` marker plays that role), so a save cut short by a
@@ -49,7 +51,8 @@ from artpedia_jax import checkpoint_checksums
 from tfds_artpedia import errors
 
 StepSpec = int | Literal['latest', 'best']
-BEST_METRIC = 'rsum'  # docs/design.md §6.13; higher is better
+BEST_METRIC = 'rsum'  # in every step's metrics; ranks steps saved without a criterion
+SELECTION = 'best_metric'  # metrics key of {'name', 'value'} (docs/design.md §6.13)
 _STEP_NAMES = ocp.path.step.standard_name_format()  # step directories: <dir>/<step>
 
 
@@ -79,7 +82,9 @@ def _reason(error: BaseException) -> str:
 
 
 def _best_metric(metrics: Mapping[str, Any]) -> float:
-  return metrics[BEST_METRIC]
+  """Higher is better: the stored criterion's value, else `rsum` (saved without one)."""
+  chosen = metrics.get(SELECTION)
+  return chosen['value'] if chosen else metrics[BEST_METRIC]
 
 
 def _json_ready(tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +93,7 @@ def _json_ready(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _retention_policy(keep: int) -> checkpoint_managers.PreservationPolicy:
-  """Keep the newest `keep` steps, and the single step with the highest `rsum`."""
+  """Keep the newest `keep` steps, and the single best step (`_best_metric`)."""
   return checkpoint_managers.AnyPreservationPolicy([
       checkpoint_managers.LatestN(n=keep),
       checkpoint_managers.BestN(
@@ -153,7 +158,8 @@ class Checkpointer:
 
     The arrays are copied off the devices before this returns, so the caller may update
     (or donate) `state` right away. `metrics` are the validation metrics of this step
-    (they must contain `rsum`), or None on a step without evaluation. `force` saves even
+    (they must contain `rsum`; a `best_metric` entry {'name', 'value'} ranks the step), or
+    None on a step without evaluation. `force` saves even
     when `save_interval_steps` would skip the step (e.g. the last step of a run).
     """
     if metrics is not None and BEST_METRIC not in metrics:
@@ -206,8 +212,13 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def best_step(self) -> int | None:
-    """The step with the highest validation `rsum`; None if no step has metrics."""
+    """The best step by its stored criterion (`_best_metric`); None without metrics."""
     return self._manager.best_step()
+
+  def best_metrics(self) -> Mapping[str, Any] | None:
+    """The validation metrics saved with `best_step()`; None if no step has metrics."""
+    step = self.best_step()
+    return None if step is None else self._manager.metrics(step)
 
   def resolve_step(self, step: StepSpec) -> int:
     """'latest' | 'best' | a step number → a step that exists, or a clear error.

@@ -14,6 +14,7 @@ import ml_collections
 
 from artpedia_jax import losses
 from artpedia_jax import model
+from artpedia_jax import model_selection
 from artpedia_jax import optim
 from artpedia_jax import scoring
 from tfds_artpedia import errors
@@ -89,6 +90,21 @@ def _dataset_name_problems(name: str) -> list[str]:
   return found
 
 
+def _selection_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """`best_metric` must exist and measure a task that the loss trains."""
+  found = [_choice('best_metric', config.best_metric, model_selection.CRITERIA)]
+  untrained = {'rsum': 'rank_weight', 'visual_ap': 'cls_weight'}.get(config.best_metric)
+  if untrained and config.loss[untrained] == 0:
+    other = 'visual_ap' if config.best_metric == 'rsum' else 'rsum'
+    found.append(f'best_metric={config.best_metric!r} selects by a task that '
+                 f'loss.{untrained}=0 does not train: set best_metric={other!r}')
+  patience = config.early_stopping_patience
+  if not isinstance(patience, int) or patience < 0:
+    found.append(f'early_stopping_patience={patience!r}: must be an integer >= 0 '
+                 '(0: never stop early)')
+  return found
+
+
 def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   """All the reasons `config` cannot run on `num_devices` devices (empty if none)."""
   found = [
@@ -135,6 +151,7 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
     found.append(f'batch_size={config.batch_size} is not divisible by the '
                  f'{num_devices} devices: use a multiple of {num_devices}')
   found += _dataset_name_problems(config.dataset.name)
+  found += _selection_problems(config)
   if config.max_consecutive_skips < 1:
     found.append(f'max_consecutive_skips={config.max_consecutive_skips!r}: must be >= 1')
   return [p for p in found if p]

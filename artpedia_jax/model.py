@@ -1,8 +1,8 @@
 """`ArtpediaModel` (Flax NNX): painting encoder, text encoder, scorer and classifier.
 
 Paintings come either as detector region features (`regions`, `boxes`, `region_mask`) or,
-with a backbone in its `ModelSpec`, as pixels (`images`): a ResNet's last feature map is then
-read as a grid of regions with their boxes, and both paths share the region projection.
+with a backbone in the `ModelSpec`, as pixels (`images`): a ResNet's last feature map is
+then read as a grid of regions with their boxes, and both paths share the region projection.
 `encode_painting_inputs` takes whichever the batch carries (see `REGION_INPUTS`,
 `IMAGE_INPUTS`).
 
@@ -74,7 +74,8 @@ def word_dropout(tokens: Array, rate: float, key: Array | None) -> Array:
   """Each real word replaced by `<unk>` with probability `rate`; padding stays padding."""
   if key is None or rate == 0:
     return tokens
-  drop = jax.random.bernoulli(key, rate, tokens.shape) & (tokens != vocab_lib.Vocabulary.PAD)
+  real = tokens != vocab_lib.Vocabulary.PAD
+  drop = jax.random.bernoulli(key, rate, tokens.shape) & real
   return jnp.where(drop, vocab_lib.Vocabulary.UNK, tokens)
 
 

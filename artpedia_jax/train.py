@@ -25,6 +25,7 @@ from artpedia_jax import config_checks
 from artpedia_jax import dataset
 from artpedia_jax import evaluation
 from artpedia_jax import model as model_lib
+from artpedia_jax import model_selection
 from artpedia_jax import optim
 from artpedia_jax import pipeline
 from artpedia_jax import sharding as sharding_lib
@@ -111,6 +112,7 @@ class TrainResult:
   train_log: list[dict[str, float]] = dataclasses.field(default_factory=list)
   validation: list[dict] = dataclasses.field(default_factory=list)
   final_step: int = 0
+  stopped_early: bool = False  # early_stopping_patience evaluations without a new best
 
 
 @dataclasses.dataclass
@@ -123,6 +125,7 @@ class _Run:
   data_iter: Any
   checkpointer: checkpoint_lib.Checkpointer
   evaluator: evaluation.SplitEvaluator
+  early_stopping: model_selection.EarlyStopping
   vocab: vocab_lib.Vocabulary
   writer: Any
   total_steps: int
@@ -169,6 +172,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
              data_iter=data_iter, checkpointer=checkpointer,
              evaluator=_validation_evaluator(config, graphdef, mesh, train_source,
                                              val_source, vocab),
+             early_stopping=model_selection.EarlyStopping(
+                 config.early_stopping_patience,
+                 best=_resumed_best(config, checkpointer)),
              vocab=vocab, writer=writer, total_steps=total_steps)
   stop = _StopRequest()
   try:
@@ -188,6 +194,12 @@ def _validation_evaluator(config, graphdef, mesh, train_source, val_source,
       evaluation.make_device_scorer(graphdef, config, mesh), split,
       split_name='validation',
       baseline_probs=evaluation.text_baseline_probs(train_source, split))
+
+
+def _resumed_best(config, checkpointer) -> float | None:
+  """The best value of `config.best_metric` among the saved steps (a resumed run)."""
+  chosen = (checkpointer.best_metrics() or {}).get(checkpoint_lib.SELECTION)
+  return chosen['value'] if chosen and chosen['name'] == config.best_metric else None
 
 
 def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
@@ -216,11 +228,15 @@ def _append_json_line(path: str, entry: dict) -> None:
 
 def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
   metrics = run.evaluator.evaluate(_variables(state), step=step)
+  criterion = run.config.best_metric
+  value = model_selection.selection_value(criterion, metrics, run.evaluator.chance)
+  metrics[checkpoint_lib.SELECTION] = {'name': criterion, 'value': value}
   if jax.process_index() == 0:
     evaluation.write_metrics(run.workdir, metrics)
   logging.info('validation step %d: rsum %.2f  i2t R@1 %.2f  t2i R@1 %.2f  '
-               'visual mAP %s', step, metrics['rsum'], metrics['i2t']['R@1'],
-               metrics['t2i']['R@1'], _maybe_round(metrics['visual_id']['mAP']))
+               'visual mAP %s  %s %.4f', step, metrics['rsum'], metrics['i2t']['R@1'],
+               metrics['t2i']['R@1'], _maybe_round(metrics['visual_id']['mAP']),
+               criterion, value)
   _write_scalars(run.writer, 'validation', _flatten(metrics), step)
   result.validation.append(metrics)
   return metrics
@@ -260,6 +276,8 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
     val_metrics = None
     if step % config.eval_every_steps == 0 or is_last:
       val_metrics = _validate(run, state, step, result)
+    no_progress = val_metrics is not None and run.early_stopping.update(
+        val_metrics[checkpoint_lib.SELECTION]['value'])
     stopping = stop.agreed()
     if (step % config.checkpoint_every_steps == 0 or is_last or stopping
         or val_metrics is not None):
@@ -270,6 +288,12 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
       excluded = time.time() - paused
       window_start += excluded
       steady_start += excluded
+    if no_progress and not is_last:
+      result.stopped_early = True
+      logging.warning('Early stop at step %d: %d evaluations without a better %s than '
+                      '%.4f.', step, run.early_stopping.without_improvement,
+                      config.best_metric, run.early_stopping.best)
+      break
     if stopping:
       logging.warning('Stopped at step %d on request; resume with the same workdir.',
                       step)

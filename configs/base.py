@@ -17,7 +17,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 50
   c.eval_every_steps = 500
   c.checkpoint_every_steps = 500
-  c.keep_checkpoints = 3  # the last K, plus the best by validation rsum
+  c.keep_checkpoints = 3  # the last K, plus the best by validation best_metric
+  # Which validation evaluation is best: rsum (retrieval) | visual_ap (the classifier's
+  # AP over all sentences) | rsum_and_ap (both, as normalised gains over chance).
+  c.best_metric = 'rsum'
+  # Stop after this many evaluations in a row without a new best (0: never stop early).
+  c.early_stopping_patience = 0
   c.max_consecutive_skips = 20  # non-finite steps in a row before the run stops
   c.score_block_size = 32  # sentences per block of the pairwise scoring
   c.eval_batch_size = 256  # paintings / sentences encoded at once in evaluation

@@ -337,3 +337,16 @@ def test_save_interval_and_metrics_validation(ckpt_dir):
     assert ckpt.save(25, state=_state(), config=_config(), vocab=VOCAB, force=True)
     ckpt.wait_until_finished()
     assert ckpt.all_steps() == [10, 25]
+
+
+def test_best_follows_the_stored_criterion_not_rsum(ckpt_dir):
+  def metrics(rsum, value):
+    return {'rsum': rsum, 'best_metric': {'name': 'visual_ap', 'value': value}}
+
+  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+    _save(ckpt, 1, metrics=metrics(90.0, 0.6))
+    _save(ckpt, 2, metrics=metrics(10.0, 0.8))
+    _save(ckpt, 3, metrics=metrics(50.0, 0.7))
+    ckpt.wait_until_finished()
+    assert ckpt.best_step() == 2 and ckpt.all_steps() == [2, 3]
+    assert ckpt.best_metrics()['best_metric'] == {'name': 'visual_ap', 'value': 0.8}

@@ -35,6 +35,8 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('model.dropout', 1.0, 'model.dropout=1.0: must be in'),
     ('model.word_dropout', -0.1, 'model.word_dropout=-0.1'),
     ('loss.rank_weight', -1.0, 'loss.rank_weight=-1.0'),
+    ('best_metric', 'loss', "best_metric='loss'"),
+    ('early_stopping_patience', -1, 'early_stopping_patience=-1'),
 ])
 def test_bad_value_is_named(key, value, expected):
   config = test_config.get_config()
@@ -92,8 +94,12 @@ def test_zero_weights_for_both_tasks_stop_run_py_before_training(tmp_path):
   config = test_config.get_config()
   config.loss.rank_weight = config.loss.cls_weight = 0.0
   assert any('nothing to train' in p for p in config_checks.problems(config, 1))
-  config.loss.cls_weight = 1.0
-  assert config_checks.problems(config, 1) == []  # classifier alone is fine
+  config.loss.cls_weight = 1.0  # the classifier alone, chosen by retrieval: refused
+  assert config_checks.problems(config, 1) == [
+      "best_metric='rsum' selects by a task that loss.rank_weight=0 does not train: set "
+      "best_metric='visual_ap'"]
+  config.best_metric = 'visual_ap'
+  assert config_checks.problems(config, 1) == []
   result = subprocess.run(
       [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
        '--config.loss.rank_weight=0', '--config.loss.cls_weight=0'],

@@ -43,6 +43,8 @@ def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp
 
   logged = json.loads((tmp_path / 'eval' / f'validation_step{result.final_step}.json')
                       .read_text())
+  # Training adds which criterion ranks the step; the rest is the evaluation itself.
+  assert logged.pop('best_metric')['name'] == 'rsum'
   again = evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
   assert again.metrics == logged
 
@@ -99,3 +101,20 @@ def test_regions_dataset_not_built_and_no_manual_dir_is_a_clear_error(tmp_path):
   with pytest.raises(dataset.DatasetNotBuiltError, match='manual_dir'):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
   assert not (tmp_path / 'w' / 'checkpoints').exists()
+
+
+def test_early_stopping_ends_the_run_with_a_checkpoint_and_names_the_criterion(
+    data_dir, tmp_path):
+  """A learning rate too small to move a float32 parameter: no evaluation improves on the
+  first, so patience 2 stops the run at the third evaluation."""
+  config = e2e_helpers.e2e_config(
+      data_dir, num_train_steps=40, eval_every_steps=10, checkpoint_every_steps=40,
+      early_stopping_patience=2, best_metric='rsum_and_ap',
+      **{'optimizer.learning_rate': 1e-12})
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert result.stopped_early and result.final_step == 30
+  with checkpoint.Checkpointer(tmp_path / 'checkpoints', read_only=True) as ckpt:
+    assert ckpt.latest_step() == 30 and ckpt.best_step() == 10
+  logged = json.loads((tmp_path / 'eval' / 'validation_step30.json').read_text())
+  assert logged['best_metric']['name'] == 'rsum_and_ap'
+  assert logged['best_metric']['value'] == result.validation[0]['best_metric']['value']

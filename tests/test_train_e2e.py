@@ -47,6 +47,7 @@ def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp
   assert logged.pop('best_metric')['name'] == 'rsum'
   again = evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
   assert again.metrics == logged
+  e2e_helpers.assert_beats_chance(again.metrics, again.chance)
 
   test_eval = evaluation.evaluate_checkpoint(str(tmp_path), 'best', 'test')
   report = test_eval.report_path
@@ -59,7 +60,10 @@ def test_sigkill_at_a_random_step_then_resume_gives_bitwise_equal_params(data_di
                                                                           tmp_path):
   overrides = {'log_every_steps': 1, 'checkpoint_every_steps': 5}
   reference = tmp_path / 'uninterrupted'
-  train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides), str(reference))
+  config = e2e_helpers.e2e_config(data_dir, **overrides)
+  trained = train.train_and_evaluate(config, str(reference))
+  e2e_helpers.assert_beats_chance(trained.validation[-1],
+                                  e2e_helpers.chance_levels(config, 'validation'))
 
   interrupted = tmp_path / 'interrupted'
   kill_at = random.randint(6, 35)

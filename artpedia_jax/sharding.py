@@ -62,12 +62,6 @@ def to_host(x: jax.Array) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def local_rows(x: jax.Array) -> np.ndarray:
-  """This process's rows of an array sharded over `data`, in global order."""
-  shards = sorted(x.addressable_shards, key=lambda shard: shard.index[0].start or 0)
-  return np.concatenate([np.asarray(shard.data) for shard in shards])
-
-
 def abstract_like(tree, sharding: jax.sharding.Sharding | None = None):
   """Shape-and-dtype stand-ins of `tree`'s arrays (a restore target), on `sharding`
   (default: each array's own sharding)."""

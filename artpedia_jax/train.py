@@ -24,10 +24,12 @@ from artpedia_jax import checkpoint as checkpoint_lib
 from artpedia_jax import config_checks
 from artpedia_jax import dataset
 from artpedia_jax import evaluation
+from artpedia_jax import metric_window
 from artpedia_jax import model as model_lib
 from artpedia_jax import model_selection
 from artpedia_jax import optim
 from artpedia_jax import pipeline
+from artpedia_jax import prefetch
 from artpedia_jax import sharding as sharding_lib
 from artpedia_jax import train_step as train_step_lib
 from artpedia_jax import vocab as vocab_lib
@@ -45,8 +47,12 @@ class _StopRequest:
   """Turns SIGTERM into a request to stop after the current step (preemption).
 
   With several processes the signal may reach them at different steps; they agree on
-  stopping (any process asked) every step, so that all save the same step and exit
-  together instead of waiting on each other's collectives.
+  stopping (any process asked) at every log step, so that all save the same step and exit
+  together instead of waiting on each other's collectives, and no other step waits for a
+  cross-process exchange. (The installed jax's `reached_preemption_sync_point` would need
+  the distributed preemption service, which installs its own SIGTERM handling, and a call
+  every step.) A preempted multi-process run thus finishes at most `log_every_steps`
+  more steps: keep the scheduler's grace period longer than that.
   """
 
   def __init__(self):
@@ -58,10 +64,12 @@ class _StopRequest:
     logging.warning('SIGTERM: finishing this step, saving a checkpoint, exiting.')
     self._requested = True
 
-  def agreed(self) -> bool:
-    """Whether any process has been asked to stop."""
+  def agreed(self, is_log_step: bool) -> bool:
+    """Whether any process has been asked to stop (several processes: log steps only)."""
     if jax.process_count() == 1:
       return self._requested
+    if not is_log_step:
+      return False
     flags = multihost_utils.process_allgather(np.int32(self._requested))
     return bool(np.max(flags))
 
@@ -122,7 +130,7 @@ class _Run:
   workdir: str
   mesh: jax.sharding.Mesh
   train_step: Any
-  data_iter: Any
+  data_iter: prefetch.DevicePrefetcher  # saved with checkpoints: its get_state
   checkpointer: checkpoint_lib.Checkpointer
   evaluator: evaluation.SplitEvaluator
   early_stopping: model_selection.EarlyStopping
@@ -169,7 +177,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   run = _Run(config=config, workdir=workdir, mesh=mesh,
              train_step=train_step_lib.make_train_step(graphdef, optimizer, config,
                                                        mesh),
-             data_iter=data_iter, checkpointer=checkpointer,
+             data_iter=prefetch.DevicePrefetcher(
+                 data_iter, lambda local: sharding_lib.global_batch(mesh, local)),
+             checkpointer=checkpointer,
              evaluator=_validation_evaluator(config, graphdef, mesh, train_source,
                                              val_source, vocab),
              early_stopping=model_selection.EarlyStopping(
@@ -202,9 +212,10 @@ def _resumed_best(config, checkpointer) -> float | None:
   return chosen['value'] if chosen and chosen['name'] == config.best_metric else None
 
 
-def _log_train(run: _Run, step: int, metrics, steps: int, seconds: float,
-               result: TrainResult, eta_seconds: float) -> None:
-  scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+def _log_train(run: _Run, step: int, window: metric_window.Summary, steps: int,
+               seconds: float, result: TrainResult, eta_seconds: float) -> None:
+  """Logs the means over the window's steps (the skipped ones left out)."""
+  scalars = dict(window.means, skipped=window.skipped)
   scalars['steps_per_second'] = steps / seconds
   scalars['pairs_per_second'] = steps * run.config.batch_size / seconds
   logging.info(
@@ -247,46 +258,58 @@ def _variables(state: train_step_lib.TrainState) -> model_lib.Variables:
 
 
 def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
-  """Steps until `total_steps` or a stop request; evaluates and checkpoints on period."""
+  """Steps until `total_steps` or a stop request; evaluates and checkpoints on period.
+
+  Nothing is read back from the devices between log steps (see `metric_window`), so
+  the host keeps the next steps queued while the current one runs.
+  """
   config, result = run.config, TrainResult()
   step = int(state['step'])
-  consecutive_skips = 0
-  window_start, window_steps, steady_start, steady_steps = None, 0, None, 0
+  window, paintings = None, {}
+  timer_start, timed_steps, steady_start, steady_steps = None, 0, None, 0
   while step < run.total_steps:
-    batch = sharding_lib.global_batch(run.mesh, next(run.data_iter))
+    batch, local = next(run.data_iter)
     state, metrics = run.train_step(state, batch)
     step += 1
-    if window_start is None:  # the first step compiles: time from the next one on
+    if window is None:
+      window = metric_window.empty(metrics)
+    window = metric_window.add(window, metrics, state['step'])
+    paintings[step] = local['painting']
+    if timer_start is None:  # the first step compiles: time from the next one on
       jax.block_until_ready(metrics)
-      window_start = steady_start = time.time()
+      timer_start = steady_start = time.time()
       logging.info('First step (with compilation) done.')
     else:
-      window_steps += 1
+      timed_steps += 1
       steady_steps += 1
-    consecutive_skips = _check_skipped(run, metrics, batch, step, consecutive_skips)
-
-    if (step % config.log_every_steps == 0 or step == run.total_steps) and window_steps:
-      now = time.time()
-      eta = (run.total_steps - step) * (now - steady_start) / steady_steps
-      _log_train(run, step, metrics, window_steps, now - window_start, result, eta)
-      window_start, window_steps = now, 0
 
     is_last = step == run.total_steps
+    is_log_step = step % config.log_every_steps == 0 or is_last
+    if is_log_step:
+      summary = metric_window.read(window)
+      _report_skips(run, summary, step, paintings)
+      if timed_steps:
+        now = time.time()
+        eta = (run.total_steps - step) * (now - steady_start) / steady_steps
+        _log_train(run, step, summary, timed_steps, now - timer_start, result, eta)
+        timer_start, timed_steps = now, 0
+      window, paintings = metric_window.empty(metrics, summary.consecutive), {}
+
     paused = time.time()
     val_metrics = None
     if step % config.eval_every_steps == 0 or is_last:
       val_metrics = _validate(run, state, step, result)
     no_progress = val_metrics is not None and run.early_stopping.update(
         val_metrics[checkpoint_lib.SELECTION]['value'])
-    stopping = stop.agreed()
+    stopping = stop.agreed(is_log_step)
     if (step % config.checkpoint_every_steps == 0 or is_last or stopping
         or val_metrics is not None):
       run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
                             config=config, vocab=run.vocab.to_json(),
                             metrics=val_metrics, force=True)
-    if window_start is not None:  # pairs/s and the ETA count training time only
+    if timer_start is not None:  # pairs/s and the ETA count training time only
       excluded = time.time() - paused
-      window_start += excluded
+      timer_start += excluded
       steady_start += excluded
     if no_progress and not is_last:
       result.stopped_early = True
@@ -303,21 +326,26 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
   return result
 
 
-def _check_skipped(run: _Run, metrics, batch, step: int, consecutive: int) -> int:
-  """Logs a skipped (non-finite) step; stops the run after too many in a row."""
-  if not int(metrics['skipped']):
-    return 0
-  consecutive += 1
-  logging.warning('Step %d skipped: non-finite loss or gradient (this process\'s '
-                  'paintings, as dataset record indices: %s).',
-                  step, sharding_lib.local_rows(batch['painting']).tolist())
-  if consecutive >= run.config.max_consecutive_skips:
+def _report_skips(run: _Run, window: metric_window.Summary, step: int,
+                  paintings: dict[int, np.ndarray]) -> None:
+  """Logs the window's skipped (non-finite) steps; stops the run after too many in a row.
+
+  `paintings` holds this process's painting rows of the window's steps.
+  """
+  if not window.skipped:
+    return
+  last = window.last_skipped_step
+  logging.warning('%d of the %d steps up to step %d skipped: non-finite loss or gradient '
+                  '(the last at step %d; this process\'s paintings there, as dataset '
+                  'record indices: %s).', window.skipped, window.steps, step, last,
+                  paintings[last].tolist())
+  reached = window.step_reaching(run.config.max_consecutive_skips)
+  if reached is not None:
     raise TooManySkippedSteps(
-        f'{consecutive} consecutive steps had a non-finite loss or gradient (last at '
-        f'step {step}); the last good checkpoint is step '
+        f'{run.config.max_consecutive_skips} consecutive steps had a non-finite loss or '
+        f'gradient (the last of them at step {reached}); the last good checkpoint is step '
         f'{run.checkpointer.latest_step()}. Lower optimizer.learning_rate or check the '
         'data.')
-  return consecutive
 
 
 def _flatten(result: dict, prefix: str = '') -> dict[str, float]:

@@ -112,6 +112,7 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
       _choice('loss.rank', config.loss.rank, losses.RANK_LOSSES),
       _choice('optimizer.name', config.optimizer.name, optim.OPTIMIZERS),
       _choice('optimizer.decay', config.optimizer.decay, optim.DECAYS),
+      _choice('model.dtype', config.model.dtype, model.COMPUTE_DTYPES),
       _choice('model.classifier_inputs', config.model.classifier_inputs,
               model.CLASSIFIER_INPUTS),
       _positive('batch_size', config.batch_size),
@@ -151,6 +152,10 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
     found.append(f'batch_size={config.batch_size} is not divisible by the '
                  f'{num_devices} devices: use a multiple of {num_devices}')
   found += _dataset_name_problems(config.dataset.name)
+  buckets = tuple(config.dataset.length_buckets)
+  if not all(isinstance(b, int) and b > 0 for b in buckets):
+    found.append(f'dataset.length_buckets={buckets!r}: must be positive word counts '
+                 '(or () for none)')
   found += _selection_problems(config)
   if config.max_consecutive_skips < 1:
     found.append(f'max_consecutive_skips={config.max_consecutive_skips!r}: must be >= 1')

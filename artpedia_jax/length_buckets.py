@@ -19,7 +19,7 @@ def widths(buckets: Sequence[int], max_words: int) -> tuple[int, ...]:
 
   An empty `buckets` means no bucketing: everything stays padded to `max_words`.
   """
-  return tuple(sorted({min(int(b), max_words) for b in buckets if b > 0} | {max_words}))
+  return tuple(sorted({min(int(b), max_words) for b in buckets} | {max_words}))
 
 
 def width_for(longest: int, bucket_widths: Sequence[int]) -> int:

@@ -34,6 +34,10 @@ REGION_INPUTS = ('regions', 'boxes', 'region_mask')
 IMAGE_INPUTS = ('images',)
 BACKBONES = {f'resnet{depth}': depth for depth in resnet.ARCHITECTURES}
 BACKBONE_DTYPES = ('float32', 'bfloat16')  # the values of config.model.backbone_dtype
+# config.model.dtype: the computation dtype of the text encoder, the region projections and
+# the scoring contractions. Parameters (and so the optimiser state) stay float32; scores
+# come out of the contractions in float32, so the losses and their logsumexps are float32.
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 # The ArtpediaModel attribute (and parameter subtree) holding the pixel backbone: the
 # optimiser gives it its own rate.
 PIXEL_ENCODER = 'pixel_encoder'
@@ -58,8 +62,17 @@ def box_features(boxes: Array) -> Array:
 
 
 def _masked_unit(x: Array, mask: Array) -> Array:
-  """L2-normalised vectors, exactly zero where mask is False."""
-  return jnp.where(mask[..., None], scoring.l2_normalize(x), 0.0)
+  """L2-normalised vectors (the norm taken in float32), exactly zero where mask is False;
+  in x's dtype."""
+  unit = scoring.l2_normalize(x.astype(jnp.float32)).astype(x.dtype)
+  return jnp.where(mask[..., None], unit, jnp.zeros((), x.dtype))
+
+
+def compute_dtype(name: str) -> jnp.dtype:
+  """The jnp dtype `config.model.dtype` names."""
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f'Unknown config.model.dtype {name!r}: use one of {COMPUTE_DTYPES}.')
+  return jnp.dtype(name)
 
 
 def _dropout(x: Array, rate: float, key: Array | None) -> Array:
@@ -120,6 +133,7 @@ class ModelSpec:
   # a real word by `<unk>`.
   dropout: float = 0.0
   word_dropout: float = 0.0
+  dtype: str = 'float32'  # computation dtype, one of COMPUTE_DTYPES; params stay f32
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'ModelSpec':
@@ -133,7 +147,7 @@ class ModelSpec:
         use_boxes=model.use_boxes, classifier_inputs=model.classifier_inputs,
         classifier_hidden=model.classifier_hidden,
         init_temperature=config.loss.init_temperature, backbone=backbone,
-        dropout=model.dropout, word_dropout=model.word_dropout)
+        dropout=model.dropout, word_dropout=model.word_dropout, dtype=model.dtype)
 
 
 def build_pixel_encoder(spec: BackboneSpec, *,
@@ -164,6 +178,7 @@ class ArtpediaModel(nnx.Module):
       word_embeddings: np.ndarray | None = None,
   ):
     dim = spec.embed_dim
+    self.dtype = dtype = compute_dtype(spec.dtype)
     self.embed_dim = dim
     self.scorer = scoring.get_scorer(
         spec.score, lambda_softmax=spec.lambda_softmax, lambda_lse=spec.lambda_lse)
@@ -182,18 +197,19 @@ class ArtpediaModel(nnx.Module):
                           if spec.backbone is not None else None)
     if self.pixel_encoder is not None:
       feature_dim = self.pixel_encoder.feature_dim
-    self.region_projection = nnx.Linear(feature_dim, dim, rngs=rngs)
+    self.region_projection = nnx.Linear(feature_dim, dim, dtype=dtype, rngs=rngs)
     self.box_embedding = (
-        nnx.Linear(5, dim, rngs=rngs) if spec.use_boxes else None)
+        nnx.Linear(5, dim, dtype=dtype, rngs=rngs) if spec.use_boxes else None)
 
     embed_kwargs = {}
     if word_embeddings is not None:
       embed_kwargs['embedding_init'] = _embedding_init(
           word_embeddings, vocab_size, spec.word_dim)
-    self.word_embedding = nnx.Embed(vocab_size, spec.word_dim, rngs=rngs, **embed_kwargs)
+    self.word_embedding = nnx.Embed(vocab_size, spec.word_dim, dtype=dtype, rngs=rngs,
+                                    **embed_kwargs)
     self.text_rnn = nnx.Bidirectional(
-        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, rngs=rngs), rngs=False),
-        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, rngs=rngs), rngs=False),
+        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, dtype=dtype, rngs=rngs), rngs=False),
+        nnx.RNN(nnx.GRUCell(spec.word_dim, dim, dtype=dtype, rngs=rngs), rngs=False),
         merge_fn=_average,
         rngs=False)
 
@@ -230,7 +246,8 @@ class ArtpediaModel(nnx.Module):
                             region_mask, boxes)
 
   def encode_paintings(self, regions: Array, boxes: Array, region_mask: Array) -> Array:
-    """regions [P, R, F], boxes [P, R, 4] → v [P, R, D], unit norm, zero at padding."""
+    """regions [P, R, F], boxes [P, R, 4] → v [P, R, D], unit norm, zero at padding,
+    in the compute dtype."""
     x = self.region_projection(regions)
     if self.box_embedding is not None:
       x = x + self.box_embedding(box_features(boxes))
@@ -250,7 +267,7 @@ class ArtpediaModel(nnx.Module):
     if dropout_key is not None:
       unk_key, embed_key, hidden_key = jax.random.split(dropout_key, 3)
     embedded = self.word_embedding(word_dropout(tokens, self.word_dropout, unk_key))
-    initial_carry = jnp.zeros((tokens.shape[0], self.embed_dim), jnp.float32)
+    initial_carry = jnp.zeros((tokens.shape[0], self.embed_dim), self.dtype)
     hidden = self.text_rnn(
         _dropout(embedded, self.dropout, embed_key),
         initial_carry=(initial_carry, initial_carry),
@@ -273,7 +290,7 @@ class ArtpediaModel(nnx.Module):
     Features: the sentence vector u, the region context c its words attend to in its own
     painting, u * c, and S(v, s); with classifier_inputs='text', u alone.
     """
-    sentence = scoring.l2_normalize(scoring.masked_mean(w, wmask))
+    sentence = scoring.l2_normalize(scoring.masked_mean(w.astype(jnp.float32), wmask))
     if self.classifier_inputs == 'text':
       features = sentence
     else:

@@ -11,7 +11,8 @@ rest of the code uses:
   P × block × R × T instead of P × S × R × T.
 
 Cores never trust the values at padding (they mask them), so padding never changes a
-result, whatever the encoder left there.
+result, whatever the encoder left there. `v` and `w` may be bfloat16 (`config.model.dtype`):
+the contractions accumulate and return float32, so scores are float32 either way.
 """
 
 import dataclasses
@@ -49,8 +50,9 @@ def masked_mean(x: Array, mask: Array) -> Array:
 
 
 def region_word_scores(v: Array, w: Array) -> Array:
-  """s[p, j, r, t] = ⟨v_r(p), w_t(j)⟩: the one large contraction every scorer shares."""
-  return jnp.einsum('prd,std->psrt', v, w)
+  """s[p, j, r, t] = ⟨v_r(p), w_t(j)⟩ in float32: the one large contraction every scorer
+  shares."""
+  return jnp.einsum('prd,std->psrt', v, w, preferred_element_type=jnp.float32)
 
 
 def _masked_scores(v, rmask, w, wmask) -> Array:
@@ -109,10 +111,10 @@ def scan_t2i(
   s = _masked_scores(v, rmask, w, wmask)
   a = text_to_image_attention(s, rmask, lambda_softmax)
   v_real = jnp.where(rmask[..., None], v, 0.0)
-  gram = jnp.einsum('prd,pqd->prq', v_real, v_real)
+  gram = jnp.einsum('prd,pqd->prq', v_real, v_real, preferred_element_type=jnp.float32)
   word_dot_context = jnp.sum(a * s, axis=-2)
   context_sq_norm = jnp.sum(a * jnp.einsum('prq,psqt->psrt', gram, a), axis=-2)
-  word_norm = safe_norm(jnp.where(wmask[..., None], w, 0.0))
+  word_norm = safe_norm(jnp.where(wmask[..., None], w, 0.0).astype(jnp.float32))
   norms = jnp.sqrt(jnp.maximum(context_sq_norm, _EPS**2)) * word_norm[None]
   relevance = word_dot_context / jnp.maximum(norms, _EPS)
   logits = jnp.where(wmask[None], lambda_lse * relevance, MASKED)
@@ -124,8 +126,9 @@ def scan_t2i(
 def global_embeddings(
     v: Array, rmask: Array, w: Array, wmask: Array
 ) -> tuple[Array, Array]:
-  """Unit-norm masked means of regions [P, D] and of words [S, D] (VSE++-style)."""
-  return l2_normalize(masked_mean(v, rmask)), l2_normalize(masked_mean(w, wmask))
+  """Unit-norm masked means of regions [P, D] and of words [S, D] (VSE++-style), float32."""
+  f32 = lambda x: x.astype(jnp.float32)
+  return l2_normalize(masked_mean(f32(v), rmask)), l2_normalize(masked_mean(f32(w), wmask))
 
 
 def pooled(v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
@@ -145,7 +148,8 @@ def attended_context(
   def one_pair(v_n, rmask_n, w_n, wmask_n):
     s = _masked_scores(v_n[None], rmask_n[None], w_n[None], wmask_n[None])
     a = text_to_image_attention(s, rmask_n[None], lambda_softmax)[0, 0]
-    context = jnp.einsum('rt,rd->td', a, jnp.where(rmask_n[:, None], v_n, 0.0))
+    context = jnp.einsum('rt,rd->td', a, jnp.where(rmask_n[:, None], v_n, 0.0),
+                         preferred_element_type=jnp.float32)
     return l2_normalize(masked_mean(context, wmask_n))
 
   return jax.vmap(one_pair)(v, rmask, w, wmask)

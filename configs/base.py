@@ -73,6 +73,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.backbone = ''  # '': precomputed region features; resnet18|34|50|101|152: pixels
   c.model.backbone_frozen = False  # frozen: batch norm in inference mode, no updates
   c.model.backbone_weights = ''  # torchvision .safetensors / .pth; '': random init
+  # float32 | bfloat16: computation of the text encoder, region projections and scoring
+  # contractions (parameters, optimiser state, scores and losses stay float32).
+  c.model.dtype = 'float32'
   c.model.backbone_dtype = 'float32'  # float32 | bfloat16 (computation; params stay f32)
 
   c.loss = ml_collections.ConfigDict()

@@ -37,6 +37,8 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('loss.rank_weight', -1.0, 'loss.rank_weight=-1.0'),
     ('best_metric', 'loss', "best_metric='loss'"),
     ('early_stopping_patience', -1, 'early_stopping_patience=-1'),
+    ('model.dtype', 'float16', 'model.dtype='),
+    ('dataset.length_buckets', (16, 0), 'dataset.length_buckets='),
 ])
 def test_bad_value_is_named(key, value, expected):
   config = test_config.get_config()

@@ -84,14 +84,19 @@ def test_step_updates_params_counts_steps_and_reports_metrics():
   assert any(changed)
 
 
-def test_loss_falls_on_a_fixed_batch():
-  config = train_fixtures.tiny_config()
+@pytest.mark.parametrize('dtype', model_lib.COMPUTE_DTYPES)
+def test_loss_falls_on_a_fixed_batch(dtype):
+  """bfloat16 computation still learns; its parameters and optimiser state stay float32."""
+  config = train_fixtures.tiny_config(dtype=dtype)
   step, state, batch = _step_and_state(config, 16)
   losses = []
   for _ in range(30):
     state, metrics = step(state, batch)
     losses.append(float(metrics['loss']))
   assert losses[-1] < 0.5 * losses[0], losses
+  floats = [x for x in jax.tree.leaves((state['params'], state['opt_state']))
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  assert floats and all(x.dtype == jnp.float32 for x in floats)
 
 
 # ------------------------------------------------------------- the objective, by hand

@@ -1,14 +1,17 @@
-r"""Train-step throughput and the share of it spent in the pairwise scoring, per scorer.
+r"""Train-step throughput, how much of its work is useful, and the scoring's share of it.
 
-On synthetic inputs of the config's shapes (regions R x F, max_words T, cls_sentences C,
-embed D) and the current backend, prints per scorer: compile time apart, steps/s and
-pairs/s of the real train step (`train_step.make_train_step`), the time of a jitted
-forward+backward of `model.pairwise_scores` alone on pre-encoded v [B, R, D] and
-w [B, T, D] (laid out as in the step: paintings split over the mesh, sentences whole) and
-its share of the step, and the scoring's FLOP/s next to a plain matmul's measured in the
-same run; then the text encoder's forward+backward on the step's B (1 + C) sentences, the
-share of the step that scoring is not. On a CPU backend the batch defaults to
-CPU_BATCH_SIZE (the full 128 takes minutes a step); `--batch_size` overrides.
+On synthetic inputs of the config's shapes (regions R x F, sentences of real-Artpedia
+lengths padded to their length bucket T <= max_words, cls_sentences C, embed D) and the
+current backend, prints per scorer: compile time apart, steps/s and pairs/s of the real
+train step (`train_step.make_train_step`), the step's *useful* FLOP/s (below) as a
+fraction of a plain matmul measured in the same run, the time of a jitted forward+backward
+of `model.pairwise_scores` alone on pre-encoded v [B, R, D] and w [B, T, D] (laid out as
+in the step: paintings split over the mesh, sentences whole) and its share of the step,
+and the scoring's FLOP/s; then the text encoder's forward+backward on the step's
+sentences (one call over B (1 + K), see `pipeline.extra_cls_sentences`), and the fraction
+of encoder and scoring token positions holding real words, with the bucket and without
+(everything padded to max_words, as before buckets). On a CPU backend the batch defaults
+to CPU_BATCH_SIZE (the full 128 takes minutes a step); `--batch_size` overrides.
 
   python -m bench.train_step [--config=configs/align.py] [--batch_size=128] \
       [--scores=align,scan_t2i,pooled] [--steps=3] [--config.model.embed_dim=1024 ...]
@@ -17,6 +20,11 @@ Counted scoring FLOPs (forward+backward = 3x forward): the region-word contracti
 2 B^2 R T D; for scan_t2i also the attention-Gram contraction 2 B^2 R^2 T; for pooled
 (no region-word contraction) the global cosine 2 B^2 D. Elementwise work, the per-block
 region Gram matrices and the blocks' rematerialised forward are not counted.
+
+Useful FLOPs of a step count real words only: the bi-GRU's 2 directions x
+(2 word_dim 3D + 2 D 3D) per real word, x3 for forward+backward; the region projection
+2 B R F D, x2 (no input gradient); the scoring above scaled by the real-word fraction of
+the ranking sentences. Classifier, losses and optimiser are not counted.
 """
 
 
@@ -30,6 +38,7 @@ import numpy as np
 
 from artpedia_jax import config_checks
 from artpedia_jax import console
+from artpedia_jax import length_buckets
 from artpedia_jax import model as model_lib
 from artpedia_jax import sharding as sharding_lib
 from bench import common
@@ -98,20 +107,36 @@ def _time_scoring(config, model, encoded) -> float:
   return common.time_compiled(scores_vjp, (v, w), _STEPS.value)[1]
 
 
+def _step_sentences(batch) -> jax.Array:
+  """The step's sentences [B (1 + K), T], as the train step encodes them in one call."""
+  sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+  return sentences.reshape(-1, sentences.shape[-1])
+
+
 def _time_text_encoder(model, batch) -> float:
-  """Seconds per forward+backward of the step's two sentence encodings (the visual
-  sentence, then the classifier's C sentences of each painting), gradient wrt params."""
+  """Seconds per forward+backward of the step's sentence encoding, gradient wrt params."""
   graphdef, variables = model_lib.split(model)
-  cls_tokens = batch['cls_tokens'].reshape(-1, batch['cls_tokens'].shape[-1])
+  sentences = _step_sentences(batch)
 
   def encoder_vjp(params):
     def total(params):
       encoder = model_lib.merge(graphdef, dict(variables, params=params))
-      return sum(jnp.sum(encoder.encode_sentences(tokens)[0])
-                 for tokens in (batch['tokens'], cls_tokens))
+      return jnp.sum(encoder.encode_sentences(sentences)[0])
     return jax.grad(total)(params)
 
   return common.time_compiled(encoder_vjp, (variables['params'],), _STEPS.value)[1]
+
+
+def useful_step_flops(config, batch) -> float:
+  """Forward+backward FLOPs of a step on real words only (see the docstring)."""
+  b, r, _, d = _sizes(config, batch)
+  word_dim = config.model.word_dim
+  real_words = int(length_buckets.num_words(np.asarray(_step_sentences(batch))).sum())
+  encoder = 3 * real_words * 2 * (2 * word_dim * 3 * d + 2 * d * 3 * d)
+  projection = 2 * 2 * b * r * _FEATURE_DIM.value * d
+  ranking = length_buckets.num_words(np.asarray(batch['tokens']))
+  real_t = ranking.sum() / b  # the mean real length: scoring is linear in T
+  return encoder + projection + scoring_flops(config.model.score, b, r, real_t, d)
 
 
 def scoring_flops(score: str, b: int, r: int, t: int, d: int) -> float:
@@ -125,20 +150,35 @@ def scoring_flops(score: str, b: int, r: int, t: int, d: int) -> float:
   return 3 * forward
 
 
-def _print_header(config, config_batch_size: int, matmul: float) -> None:
-  b, r, t, d = _sizes(config)
+def _print_header(config, config_batch_size: int, batch, matmul: float) -> None:
+  b, r, t, d = _sizes(config, batch)
   print(f'{common.backend_line()}; batch {b} (config {config_batch_size}), '
-        f'R={r} x F={_FEATURE_DIM.value}, T={t}, C={config.dataset.cls_sentences}, D={d}, '
-        f'word_dim {config.model.word_dim}, vocab {_VOCAB_SIZE.value}, '
-        f'score block {config.score_block_size}, {_STEPS.value} timed steps')
+        f'R={r} x F={_FEATURE_DIM.value}, T={t} (bucket; max_words '
+        f'{config.dataset.max_words}), C={config.dataset.cls_sentences}, D={d}, '
+        f'word_dim {config.model.word_dim}, dtype {config.model.dtype}, '
+        f'vocab {_VOCAB_SIZE.value}, score block {config.score_block_size}, '
+        f'{_STEPS.value} timed steps')
   print(f'plain matmul [{b * r}, {d}] @ [{d}, {b * t}]: {matmul / 1e9:.1f} GFLOP/s')
+  _print_real_tokens(config, batch)
   print(f'{"score":<10}{"compile_s":>10}{"step_s":>9}{"steps/s":>9}{"pairs/s":>9}'
+        f'{"useful GFLOP/s":>15}{"of matmul":>10}'
         f'{"scoring_s":>10}{"share":>7}{"scoring GFLOP/s":>16}{"of matmul":>10}')
 
 
-def _sizes(config) -> tuple[int, int, int, int]:
-  """(B, R, T, D) of the measured step."""
-  return (config.batch_size, config.dataset.max_regions, config.dataset.max_words,
+def _print_real_tokens(config, batch) -> None:
+  """Real-word fractions of the encoder's and the scoring's token positions."""
+  width, max_words = batch['tokens'].shape[1], config.dataset.max_words
+  parts = {'encoder': length_buckets.num_words(np.asarray(_step_sentences(batch))),
+           'scoring': length_buckets.num_words(np.asarray(batch['tokens']))}
+  for name, lengths in parts.items():
+    real = lambda t: 1 - length_buckets.padding_fraction(lengths, t)
+    print(f'real words in {name} positions: {real(width):.1%} padded to the bucket '
+          f'{width}, {real(max_words):.1%} padded to max_words {max_words}')
+
+
+def _sizes(config, batch) -> tuple[int, int, int, int]:
+  """(B, R, T, D) of the measured step (T: the batch's padded sentence length)."""
+  return (config.batch_size, config.dataset.max_regions, batch['tokens'].shape[1],
           config.model.embed_dim)
 
 
@@ -151,9 +191,11 @@ def _measure_scorer(config, mesh, batch, matmul: float) -> tuple[nnx.Module, flo
   compile_s, step_s = common.time_train_step(config, mesh, model, batch, _STEPS.value)
   scoring_s = _time_scoring(config, model, _encoded(config, mesh, batch))
   b = config.batch_size
-  flops_per_s = scoring_flops(config.model.score, *_sizes(config)) / scoring_s
+  flops_per_s = scoring_flops(config.model.score, *_sizes(config, batch)) / scoring_s
+  useful_per_s = useful_step_flops(config, batch) / step_s
   print(f'{config.model.score:<10}{compile_s:>10.1f}{step_s:>9.3f}{1 / step_s:>9.3f}'
-        f'{b / step_s:>9.1f}{scoring_s:>10.3f}{scoring_s / step_s:>7.1%}'
+        f'{b / step_s:>9.1f}{useful_per_s / 1e9:>15.1f}{useful_per_s / matmul:>10.1%}'
+        f'{scoring_s:>10.3f}{scoring_s / step_s:>7.1%}'
         f'{flops_per_s / 1e9:>16.1f}{flops_per_s / matmul:>10.1%}', flush=True)
   return model, step_s
 
@@ -164,11 +206,11 @@ def main(argv):
   config = _CONFIG.value
   config_batch_size = config.batch_size
   config.batch_size = _batch_size(config)
-  b, r, t, d = _sizes(config)
-  matmul = common.matmul_flops_per_s(b * r, d, b * t)
-  _print_header(config, config_batch_size, matmul)
   mesh = sharding_lib.make_mesh()
   batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
+  b, r, t, d = _sizes(config, batch)
+  matmul = common.matmul_flops_per_s(b * r, d, b * t)
+  _print_header(config, config_batch_size, batch, matmul)
   step_seconds = {}
   for score in _SCORES.value:
     config.model.score = score
@@ -176,8 +218,8 @@ def main(argv):
   text_s = _time_text_encoder(model, batch)  # the same for every scorer
   shares = ', '.join(f'{text_s / step_s:.0%} of {score}'
                      for score, step_s in step_seconds.items())
-  print(f'text encoder fwd+bwd on {b} + {b} x {config.dataset.cls_sentences} sentences: '
-        f'{text_s:.3f} s ({shares})')
+  print(f'text encoder fwd+bwd on {_step_sentences(batch).shape[0]} sentences of the step '
+        f'(one call): {text_s:.3f} s ({shares})')
   print(f'peak RSS {common.peak_rss_mib():.0f} MiB')
 
 

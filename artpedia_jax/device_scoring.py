@@ -12,13 +12,14 @@ global arrays with `sharding.shard_full` and results come back whole with
 `sharding.to_host`, so every process gets the same results.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import dataclasses
 
 from flax import nnx
 import jax
 import numpy as np
 
+from artpedia_jax import length_buckets
 from artpedia_jax import model as model_lib
 from artpedia_jax import sharding as sharding_lib
 
@@ -58,12 +59,15 @@ class DeviceScorer:
   """Jit-compiled encoders and scorers for one model architecture and mesh.
 
   `chunk_size` rows are encoded or scored at once (rounded up to a multiple of the
-  device count); `block_size` sentences per block of the pairwise scoring.
+  device count); `block_size` sentences per block of the pairwise scoring;
+  `bucket_widths` the padded sentence lengths a chunk may be cut to (see
+  `length_buckets`; empty: chunks keep the tokens' width).
   """
 
   def __init__(self, graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, *,
-               chunk_size: int, block_size: int):
+               chunk_size: int, block_size: int, bucket_widths: Sequence[int] = ()):
     self._mesh = mesh
+    self._widths = tuple(bucket_widths)
     self._chunk = -(-chunk_size // mesh.size) * mesh.size
     data = sharding_lib.batch_sharded(mesh)
     rep = self._replicated = sharding_lib.replicated(mesh)
@@ -109,17 +113,20 @@ class DeviceScorer:
     its own painting (`own_painting[s]`, an index into `paintings`) when given.
 
     Sentences are encoded one chunk at a time, used for both and dropped, so memory does
-    not grow with their number.
+    not grow with their number. They go in order of length, each chunk cut to the
+    bucket of its longest sentence (one compilation per bucket), and the results are put
+    back in the given order.
     """
     num_paintings, num_sentences = len(paintings), len(tokens)
     painting_chunks = [self._put(self._padded(paintings.v[a:b]),
                                  self._padded(paintings.region_mask[a:b]))
                        for a, b in _chunks(num_paintings, self._chunk)]
-    tokens = self._padded(np.asarray(tokens))
-    own = None if own_painting is None else self._padded(np.asarray(own_painting))
+    order = np.argsort(length_buckets.num_words(np.asarray(tokens)), kind='stable')
+    tokens = self._padded(np.asarray(tokens)[order])
+    own = None if own_painting is None else self._padded(np.asarray(own_painting)[order])
     columns, probs = [], []
     for a, b in _chunks(len(tokens), self._chunk):
-      w, wmask = self._encode_sentences(variables, *self._put(tokens[a:b]))
+      w, wmask = self._encode_sentences(variables, *self._put(self._cut(tokens[a:b])))
       if own is not None:
         probs.append(sharding_lib.to_host(self._visual_probs(
             variables, *self._put(paintings.v[own[a:b]],
@@ -128,9 +135,20 @@ class DeviceScorer:
       columns.append(np.concatenate(
           [sharding_lib.to_host(self._pairwise(variables, v, rmask, w, wmask))
            for v, rmask in painting_chunks], axis=0)[:num_paintings])
-    return SentenceScores(
-        scores=np.concatenate(columns, axis=1)[:, :num_sentences],
-        probs=np.concatenate(probs)[:num_sentences] if probs else None)
+    scores = np.empty((num_paintings, num_sentences), np.float32)
+    scores[:, order] = np.concatenate(columns, axis=1)[:, :num_sentences]
+    visual_probs = None
+    if probs:
+      visual_probs = np.empty(num_sentences, np.float32)
+      visual_probs[order] = np.concatenate(probs)[:num_sentences]
+    return SentenceScores(scores=scores, probs=visual_probs)
+
+  def _cut(self, tokens: np.ndarray) -> np.ndarray:
+    """A chunk of tokens cut to the smallest bucket holding its longest sentence."""
+    if not self._widths:
+      return tokens
+    longest = length_buckets.num_words(tokens).max()
+    return length_buckets.trim(tokens, length_buckets.width_for(longest, self._widths))
 
   def word_region_scores(self, variables, painting: EncodedPaintings,
                          tokens: np.ndarray) -> np.ndarray:
@@ -140,4 +158,5 @@ class DeviceScorer:
     w = [sharding_lib.to_host(self._encode_sentences(
         variables, *self._put(self._padded(tokens[a:b])))[0])[:b - a]
          for a, b in _chunks(len(tokens), self._chunk)]
-    return np.einsum('std,rd->str', np.concatenate(w), painting.v[0])
+    return np.einsum('std,rd->str', np.concatenate(w).astype(np.float32),
+                     painting.v[0].astype(np.float32))

@@ -40,7 +40,8 @@ class EvalError(errors.UserError, RuntimeError):
 def make_device_scorer(graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
                        mesh: jax.sharding.Mesh) -> device_scoring.DeviceScorer:
   return device_scoring.DeviceScorer(graphdef, mesh, chunk_size=config.eval_batch_size,
-                                     block_size=config.score_block_size)
+                                     block_size=config.score_block_size,
+                                     bucket_widths=pipeline.bucket_widths(config))
 
 
 def text_baseline_probs(train_source: Sequence[Any],

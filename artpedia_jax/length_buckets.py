@@ -45,3 +45,4 @@ def padding_fraction(lengths: np.ndarray, width: int) -> float:
   """Share of the token positions of sentences padded to `width` that are padding."""
   lengths = np.minimum(np.asarray(lengths), width)
   return 1.0 - float(lengths.sum()) / (lengths.size * width) if lengths.size else 0.0
+

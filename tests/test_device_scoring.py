@@ -1,13 +1,18 @@
 """Device scoring against the model: scoring a split in padded, sharded chunks gives the
 model's own all-pairs scores and visual probabilities of the whole split at once."""
 
+from flax import nnx
 import jax
 import numpy as np
+import pytest
 
+from artpedia_jax import dataset
 from artpedia_jax import evaluation
 from artpedia_jax import model as model_lib
 from artpedia_jax import pipeline
 from artpedia_jax import sharding
+from artpedia_jax import vocab as vocab_lib
+from tests import e2e_helpers
 from tests import train_fixtures
 
 CHUNK = 8  # eval_batch_size, one row per device
@@ -33,8 +38,12 @@ def _split(config, seed: int = 0) -> pipeline.EvalSplit:
       is_visual=rng.uniform(size=NUM_SENTENCES) < 0.6)
 
 
-def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split():
+@pytest.mark.parametrize('length_buckets', [(), (4, 8, 12)])
+def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split(
+    length_buckets):
+  """With buckets, chunks of sentences sorted by length run at 4 to 16 words."""
   config = train_fixtures.tiny_config()
+  config.dataset.length_buckets = length_buckets
   config.eval_batch_size = CHUNK
   config.score_block_size = 3  # partial blocks inside each chunk too
   model = train_fixtures.tiny_model(config)
@@ -69,3 +78,38 @@ def test_word_region_scores_are_the_dot_products_of_words_and_regions():
   w, _ = model.encode_sentences(split.tokens[:11])
   np.testing.assert_allclose(word_region, np.einsum('std,rd->str', w, v[0]),
                              rtol=1e-5, atol=1e-6)
+
+
+def _flat(tree, prefix=''):
+  """Every number of a nested metrics dict, keyed by its path."""
+  if isinstance(tree, dict):
+    return {k: v for key, value in tree.items()
+            for k, v in _flat(value, f'{prefix}{key}/').items()}
+  return {prefix: tree} if isinstance(tree, (int, float)) else {}
+
+
+@pytest.mark.slow
+def test_metrics_with_and_without_length_buckets_agree_on_the_sample_corpus(tmp_path):
+  config = e2e_helpers.e2e_config(tmp_path, eval_batch_size=32)
+  config.dataset.max_words = 40
+  dataset.prepare(config)
+  source = pipeline.open_source(config, 'validation')
+  vocab = vocab_lib.build_from_source(pipeline.open_source(config, 'train'), min_count=1)
+  split = pipeline.load_eval_split(config, source, vocab)
+  model = model_lib.ArtpediaModel(config, vocab_size=len(vocab),
+                                  feature_dim=pipeline.feature_dim(source),
+                                  rngs=nnx.Rngs(0))
+  graphdef, variables = model_lib.split(model)
+  runs = []
+  for buckets in [(), (8, 16, 24, 32)]:
+    config.dataset.length_buckets = buckets
+    scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+    runs.append(evaluation.SplitEvaluator(scorer, split, split_name='validation').run(
+        variables, step=0))
+  plain, bucketed = runs
+  np.testing.assert_allclose(bucketed.scores.scores, plain.scores.scores, atol=1e-5)
+  np.testing.assert_allclose(bucketed.scores.probs, plain.scores.probs, atol=1e-5)
+  flat_plain, flat_bucketed = _flat(plain.metrics), _flat(bucketed.metrics)
+  assert flat_plain and flat_plain.keys() == flat_bucketed.keys()
+  for key, value in flat_plain.items():
+    assert flat_bucketed[key] == pytest.approx(value, abs=1e-5), key

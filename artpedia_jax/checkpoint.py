@@ -151,10 +151,14 @@ class Checkpointer:
   def save(self, step: int, *, state: Any,
            config: ml_collections.ConfigDict,
            vocab: Mapping[str, Any],
-           data_iterator: grain.DatasetIterator | None = None,
+           data_iterator: Any = None,
            metrics: Mapping[str, Any] | None = None,
            force: bool = False) -> bool:
     """Starts saving `step` in the background; returns whether a save was started.
+
+    `data_iterator` is a grain iterator or anything whose `get_state()` returns its
+    position as JSON bytes (e.g. `prefetch.DevicePrefetcher`); either restores into a
+    grain iterator.
 
     The arrays are copied off the devices before this returns, so the caller may update
     (or donate) `state` right away. `metrics` are the validation metrics of this step

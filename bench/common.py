@@ -42,12 +42,14 @@ def time_compiled(function: Callable, args: tuple, steps: int) -> tuple[float, f
   return compile_s, (time.perf_counter() - start) / steps
 
 
-def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 5) -> float:
-  """FLOP/s of a jitted float32 [m, k] @ [k, n] on the default device: the roofline the
-  benchmarks compare their contractions with, measured in the same run. The best of
-  `repeats` calls, so that a busy machine lowers it as little as possible."""
-  a = jax.random.normal(jax.random.key(1), (m, k), jnp.float32)
-  b = jax.random.normal(jax.random.key(2), (k, n), jnp.float32)
+def matmul_flops_per_s(m: int, k: int, n: int, repeats: int = 5,
+                       dtype: str = 'float32') -> float:
+  """FLOP/s of a jitted [m, k] @ [k, n] in `dtype` (the model's compute dtype) on the
+  default device: the roofline the benchmarks compare their contractions with, measured
+  in the same run. The best of `repeats` calls, so that a busy machine lowers it as
+  little as possible."""
+  a = jax.random.normal(jax.random.key(1), (m, k), dtype)
+  b = jax.random.normal(jax.random.key(2), (k, n), dtype)
   dot, _ = compile_seconds(jax.jit(jnp.dot), a, b)
   jax.block_until_ready(dot(a, b))
   best = float('inf')

@@ -158,7 +158,8 @@ def _print_header(config, config_batch_size: int, batch, matmul: float) -> None:
         f'word_dim {config.model.word_dim}, dtype {config.model.dtype}, '
         f'vocab {_VOCAB_SIZE.value}, score block {config.score_block_size}, '
         f'{_STEPS.value} timed steps')
-  print(f'plain matmul [{b * r}, {d}] @ [{d}, {b * t}]: {matmul / 1e9:.1f} GFLOP/s')
+  print(f'plain {config.model.dtype} matmul [{b * r}, {d}] @ [{d}, {b * t}]: '
+        f'{matmul / 1e9:.1f} GFLOP/s')
   _print_real_tokens(config, batch)
   print(f'{"score":<10}{"compile_s":>10}{"step_s":>9}{"steps/s":>9}{"pairs/s":>9}'
         f'{"useful GFLOP/s":>15}{"of matmul":>10}'
@@ -209,7 +210,7 @@ def main(argv):
   mesh = sharding_lib.make_mesh()
   batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
   b, r, t, d = _sizes(config, batch)
-  matmul = common.matmul_flops_per_s(b * r, d, b * t)
+  matmul = common.matmul_flops_per_s(b * r, d, b * t, dtype=config.model.dtype)
   _print_header(config, config_batch_size, batch, matmul)
   step_seconds = {}
   for score in _SCORES.value:

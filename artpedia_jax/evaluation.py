@@ -187,6 +187,8 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
       baseline_probs=text_baseline_probs(_open_split(config, 'train'), split))
   evaluation = evaluator.run(restored.variables, step=restored.step)
   result = evaluation.metrics
+  if restored.chosen_as_best_by:
+    result['chosen_as_best_by'] = restored.chosen_as_best_by
   if pooled_baseline:
     result['retrieval_pooled'] = _pooled_retrieval(restored, evaluator,
                                                    evaluation.paintings)

@@ -237,6 +237,16 @@ def format_table(metrics: dict, chance: dict) -> str:
   return '\n'.join(lines)
 
 
+def _selection_note(metrics: dict) -> list[str]:
+  """Which validation criterion made this step the run's best checkpoint, if it is."""
+  chosen = metrics.get('chosen_as_best_by')
+  if not chosen:
+    return []
+  return [f"Step {metrics['step']} is the run's best checkpoint by validation "
+          f"`{chosen['name']}` = {format_metric(chosen['value'])} (config.best_metric).",
+          '']
+
+
 def _not_retrievable_note(metrics: dict) -> str:
   count = metrics.get('num_sentences_not_retrievable', 0)
   return f' ({count} without any word, left out of retrieval)' if count else ''
@@ -282,6 +292,7 @@ def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Exa
       f"{_not_retrievable_note(metrics)}. Chance: the expected value under random "
       'scores (see `artpedia_jax.metrics`). A rank counts the negatives scoring at least '
       'as high as the best positive: ties count against the model.', '',
+      *_selection_note(metrics),
       '## Retrieval', '', *_retrieval_table(metrics, chance), '',
       f'![recall@K]({recall_name})', '',
       *(['Region–word alignment against pooled scoring (the mean region vector against '

@@ -45,6 +45,8 @@ class RestoredModel:
   variables: model_lib.Variables
   mesh: jax.sharding.Mesh
   feature_dim: int | None  # region feature size; None for a pixel-backbone model
+  # {'name', 'value'} of the validation criterion when `step` is the run's best step.
+  chosen_as_best_by: dict | None = None
 
 
 # Config sections, so that an override of a model key parses and is refused by name.
@@ -143,6 +145,9 @@ def restore_model(workdir: str, step: str | int = 'best', *,
       mesh = sharding_lib.make_mesh()
       graphdef, variables, step = _restore_variables(checkpointer, step, config, vocab,
                                                      feature_dim, mesh)
+      chosen = (checkpointer.best_metrics() or {}).get(checkpoint_lib.SELECTION)
+      is_best = step == checkpointer.best_step()
   except (FileNotFoundError, ValueError) as error:
     raise RestoreError(str(error)) from error
-  return RestoredModel(step, config, vocab, graphdef, variables, mesh, feature_dim)
+  return RestoredModel(step, config, vocab, graphdef, variables, mesh, feature_dim,
+                       chosen_as_best_by=chosen if is_best else None)

@@ -46,14 +46,17 @@ def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp
   # Training adds which criterion ranks the step; the rest is the evaluation itself.
   assert logged.pop('best_metric')['name'] == 'rsum'
   again = evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
+  again.metrics.pop('chosen_as_best_by', None)  # the eval binary's note, when best
   assert again.metrics == logged
   e2e_helpers.assert_beats_chance(again.metrics, again.chance)
 
   test_eval = evaluation.evaluate_checkpoint(str(tmp_path), 'best', 'test')
+  assert test_eval.metrics['chosen_as_best_by']['name'] == 'rsum'
   report = test_eval.report_path
   assert report and report.endswith('.md')
   text = open(report).read()
   assert 'recall' in text and 'precision-recall' in text
+  assert "best checkpoint by validation `rsum`" in text
 
 
 def test_sigkill_at_a_random_step_then_resume_gives_bitwise_equal_params(data_dir,

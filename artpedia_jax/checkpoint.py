@@ -285,6 +285,8 @@ class Checkpointer:
       try:
         return step, self._read_verified(step, read)
       except Exception as error:  # pylint: disable=broad-except
+        if not self._is_damage(step, error):
+          raise  # intact files that do not fit the caller's target (another model)
         readable = [s for s in self.all_steps() if s != step and self._reads(read, s)]
         raise DamagedCheckpointError(
             f'Checkpoint step {step} in {self.directory} cannot be read '
@@ -337,6 +339,12 @@ class Checkpointer:
       multihost_utils.sync_global_devices('artpedia damaged checkpoints set aside')
     self._manager.reload()
     return f' (the damaged ones are kept as <step>{_DAMAGED_SUFFIX})'
+
+  def _is_damage(self, step: int, error: Exception) -> bool:
+    """Whether a failed read means damaged files: certainly when the checksums say so;
+    presumably when the step has no checksums to tell (written by an older version)."""
+    return (isinstance(error, DamagedFilesError)
+            or not checkpoint_checksums.has_manifest(self._step_dir(step)))
 
   def _reads(self, read: Callable[[int], Any], step: int) -> bool:
     try:

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from artpedia_jax import dataset
+from artpedia_jax import checkpoint_checksums
 from artpedia_jax import evaluation
 from artpedia_jax import restore
 from artpedia_jax import train
@@ -36,9 +37,10 @@ def test_binary_prints_the_table_and_writes_metrics_and_report(trained):
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'rsum' in result.stdout and 'chance' in result.stdout
   metrics = json.loads((workdir / 'eval' / 'test_step40.json').read_text())
-  assert set(metrics) == {'split', 'step', 'num_paintings', 'num_sentences',
-                          'num_sentences_not_retrievable', 'i2t', 't2i', 'i2t_all',
-                          'rsum', 'visual_id', 'visual_id_baseline'}
+  # The step's selection note appears when the latest step is also the best one.
+  assert set(metrics) - {'chosen_as_best_by'} == {
+      'split', 'step', 'num_paintings', 'num_sentences', 'num_sentences_not_retrievable',
+      'i2t', 't2i', 'i2t_all', 'rsum', 'visual_id', 'visual_id_baseline'}
   assert metrics['split'] == 'test' and metrics['step'] == 40
   e2e_helpers.assert_beats_chance(
       metrics, e2e_helpers.chance_levels(e2e_helpers.e2e_config(data_dir), 'test'))
@@ -72,10 +74,12 @@ def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
   workdir, _ = trained
   copy = tmp_path / 'run'
   subprocess.run(['cp', '-r', str(workdir), str(copy)], check=True)
-  config_file = copy / 'checkpoints' / '20' / 'config' / 'metadata'
+  step_dir = copy / 'checkpoints' / '20'
+  config_file = step_dir / 'config' / 'metadata'
   saved = json.loads(config_file.read_text())
   saved['model']['embed_dim'] *= 2
   config_file.write_text(json.dumps(saved))
+  checkpoint_checksums.write_manifest(step_dir)  # intact files, another model's config
   with pytest.raises(restore.RestoreError, match='do not fit the model'):
     evaluation.evaluate_checkpoint(str(copy), '20', 'test', write_report=False)
 

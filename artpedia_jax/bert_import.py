@@ -9,9 +9,9 @@ pre-training checkpoints carry (`bert.encoder.layer.3.attention.self.query.weigh
 `encoder.layer.3.attention.self.query.weight`); older checkpoints name LayerNorm
 parameters `gamma`/`beta` instead of `weight`/`bias`, and both are accepted. Everything is
 checked before anything is written: unknown keys, missing keys and shape mismatches are
-one error that lists them all. The pooler, the pre-training heads (masked-LM `cls.predictions`,
-next-sentence `cls.seq_relationship`) and the `position_ids` buffer have no counterpart
-in the encoder: they are skipped and returned.
+one error that lists them all. The pooler, the pre-training heads (masked-LM
+`cls.predictions`, next-sentence `cls.seq_relationship`) and the `position_ids` buffer
+have no counterpart in the encoder: they are skipped and returned.
 """
 
 from collections.abc import Mapping

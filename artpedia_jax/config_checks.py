@@ -12,6 +12,7 @@ import os
 
 import ml_collections
 
+from artpedia_jax import bert_import
 from artpedia_jax import losses
 from artpedia_jax import model
 from artpedia_jax import model_selection
@@ -66,6 +67,38 @@ def _backbone_problems(config: ml_collections.ConfigDict) -> list[str]:
   return found
 
 
+def _text_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """The BERT text encoder's keys, checked only when it is selected."""
+  settings = config.model
+  found = []
+  if config.optimizer.text_learning_rate < 0:
+    found.append('optimizer.text_learning_rate='
+                 f'{config.optimizer.text_learning_rate!r}: must be >= 0')
+  frozen = settings.text_frozen_layers
+  if not isinstance(frozen, int) or frozen < 0:
+    found.append(f'model.text_frozen_layers={frozen!r}: must be an integer >= 0')
+  if config.vocab.glove_path:
+    found.append(f'vocab.glove_path={config.vocab.glove_path!r}: GloVe initialises the '
+                 "bi-GRU's word embeddings only; unset it with model.text_encoder=bert")
+  if config.dataset.max_words < 3:
+    found.append(f'dataset.max_words={config.dataset.max_words!r}: BERT needs >= 3 '
+                 '([CLS], a word piece, [SEP])')
+  folder = settings.text_weights
+  required = (bert_import.CONFIG_FILE, bert_import.WEIGHTS_FILE, bert_import.TOKENIZER_FILE)
+  if not folder:
+    found.append("model.text_weights='': model.text_encoder=bert needs a Hugging Face "
+                 f'model folder ({", ".join(required)})')
+  elif not os.path.isdir(folder):
+    found.append(f'model.text_weights={folder!r}: no such folder (a Hugging Face model '
+                 f'folder with {", ".join(required)})')
+  else:
+    absent = [name for name in required if not os.path.isfile(os.path.join(folder, name))]
+    if absent:
+      found.append(f'model.text_weights={folder!r}: the folder has no '
+                   f'{", ".join(absent)} (download them with the model)')
+  return found
+
+
 def _dataset_name_problems(name: str) -> list[str]:
   """`artpedia/<config>[/<option>=<value>,...]`, with options the builder takes."""
   key = f'dataset.name={name!r}'
@@ -115,6 +148,7 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
       _choice('model.dtype', config.model.dtype, model.COMPUTE_DTYPES),
       _choice('model.classifier_inputs', config.model.classifier_inputs,
               model.CLASSIFIER_INPUTS),
+      _choice('model.text_encoder', config.model.text_encoder, model.TEXT_ENCODERS),
       _positive('batch_size', config.batch_size),
       _positive('score_block_size', config.score_block_size),
       _positive('eval_batch_size', config.eval_batch_size),
@@ -134,6 +168,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   ]
   if config.model.backbone:
     found += _backbone_problems(config)
+  if config.model.text_encoder == 'bert':
+    found += _text_problems(config)
   if config.loss.margin < 0:
     found.append(f'loss.margin={config.loss.margin!r}: must be >= 0')
   for key in ('rank_weight', 'cls_weight'):

@@ -27,7 +27,7 @@ from artpedia_jax import pipeline
 from artpedia_jax import report as report_lib
 from artpedia_jax import restore as restore_lib
 from artpedia_jax import text_baseline
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax import text_inputs
 from tfds_artpedia import errors
 
 NUM_EXAMPLES = 4  # paintings shown with their retrieved sentences in the report
@@ -124,8 +124,10 @@ def _open_split(config, split: str, **kwargs):
 
 
 def _examples(evaluator: SplitEvaluator, variables, evaluation: SplitEvaluation,
-              images, max_words: int) -> list[report_lib.Example]:
-  """A few paintings with their top-5 sentences and one sentence's word alignment."""
+              images, tokenizer: text_inputs.Tokenizer,
+              max_words: int) -> list[report_lib.Example]:
+  """A few paintings with their top-5 sentences and one sentence's word alignment (a
+  word split into word pieces aligned by the mean of its pieces' scores)."""
   split, paintings = evaluator.split, evaluation.paintings
   examples = []
   for p in range(min(NUM_EXAMPLES, len(split.painting_ids))):
@@ -134,9 +136,10 @@ def _examples(evaluator: SplitEvaluator, variables, evaluation: SplitEvaluation,
     if not len(own_visual):
       continue
     sentence = int(own_visual[0])
-    words = vocab_lib.tokenize(split.sentence_texts[sentence])[:max_words]
-    word_region = evaluator.scorer.word_region_scores(
+    token_region = evaluator.scorer.word_region_scores(
         variables, paintings.take(np.array([p])), split.tokens[sentence:sentence + 1])[0]
+    words, word_region = report_lib.merge_pieces(
+        tokenizer.alignment_words(split.sentence_texts[sentence], max_words), token_region)
     record = images[p]
     examples.append(report_lib.Example(
         painting_id=str(split.painting_ids[p]), title=str(split.titles[p]),
@@ -202,7 +205,7 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
     report_path = str(report_lib.write_report(
         os.path.dirname(path), result, chance,
         examples=_examples(evaluator, restored.variables, evaluation, images,
-                           config.dataset.max_words),
+                           restored.vocab, config.dataset.max_words),
         probs=evaluation.scores.probs, is_visual=split.is_visual, i2t_ranks=ranks.i2t,
         t2i_ranks=ranks.t2i, basename=f'{split_name}_step{restored.step}'))
   return EvalResult(result, chance, path, report_path)

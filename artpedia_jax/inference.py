@@ -24,7 +24,6 @@ from artpedia_jax import painting_files
 from artpedia_jax import report as report_lib
 from artpedia_jax import restore as restore_lib
 from artpedia_jax import sentences as sentences_lib
-from artpedia_jax import vocab as vocab_lib
 from tfds_artpedia import errors
 
 CACHE_DIR = 'inference_cache'
@@ -50,7 +49,7 @@ class AnnotatedSentence(_Classified):
   p_visual: float  # p(visual | sentence, this painting)
   score: float  # S(painting, sentence)
   words: list[report_lib.AlignedWord]  # each real word's best region and its score
-  unknown_words: list[str]  # words the vocabulary lacks (encoded as <unk>)
+  unknown_words: list[str]  # words the model cannot read (<unk>, or a BERT's [UNK])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +116,10 @@ class Predictor:
   def _tokens(self, texts: list[str]) -> np.ndarray:
     return self.vocab.batch_encode(texts, self.config.dataset.max_words)
 
-  def _words(self, text: str) -> list[str]:
-    return vocab_lib.tokenize(text)[:self.config.dataset.max_words]
+  def _words(self, text: str) -> list[tuple[str, list[int]]]:
+    """The words the model reads in `text`, each with its token positions (several for a
+    word that BERT splits into word pieces)."""
+    return self.vocab.alignment_words(text, self.config.dataset.max_words)
 
   # Encoding.
 
@@ -191,8 +192,8 @@ class Predictor:
     word_region = self._scorer.word_region_scores(self._variables, encoded, tokens)
     result = []
     for j, text in enumerate(sentences):
-      words = self._words(text)
-      alignment = report_lib.word_alignment(words, word_region[j], encoded.boxes[0],
+      words, scores = report_lib.merge_pieces(self._words(text), word_region[j])
+      alignment = report_lib.word_alignment(words, scores, encoded.boxes[0],
                                             encoded.region_mask[0])
       result.append(AnnotatedSentence(
           text, float(scored.probs[j]), float(scored.scores[0, j]), alignment,
@@ -213,7 +214,7 @@ class Predictor:
 
   def check_query(self, query: str) -> None:
     """Refuses a query the model cannot read: no words, or none it knows."""
-    words = self._words(query)
+    words = [word for word, _ in self._words(query)]
     if not words:
       raise InferenceError(f'the query {query!r} has no words to search for.')
     if not any(word in self.vocab for word in words):

@@ -6,6 +6,12 @@ then read as a grid of regions with their boxes, and both paths share the region
 `encode_painting_inputs` takes whichever the batch carries (see `REGION_INPUTS`,
 `IMAGE_INPUTS`).
 
+Sentences are encoded by a bi-GRU over a word vocabulary (`ModelSpec.text_encoder`
+'bigru') or by a BERT encoder (`'bert'`, its shape given as `bert_config`, its weights
+imported from a Hugging Face folder) whose per-token outputs are projected to the joint
+space; either way each word (word piece for BERT, without [CLS]/[SEP]) gets a unit
+vector, so the scorers and the classifier see the same thing.
+
 The region model holds only `nnx.Param` state (the recurrent layers get explicit zero
 initial carries, so they keep no RNG streams); a pixel backbone adds its batch-norm
 statistics (`nnx.BatchStat`), which `split` keeps apart from the trained parameters.
@@ -22,6 +28,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from artpedia_jax import bert
+from artpedia_jax import bert_import
 from artpedia_jax import resnet
 from artpedia_jax import scoring
 from artpedia_jax import vocab as vocab_lib
@@ -41,6 +49,9 @@ COMPUTE_DTYPES = ('float32', 'bfloat16')
 # The ArtpediaModel attribute (and parameter subtree) holding the pixel backbone: the
 # optimiser gives it its own rate.
 PIXEL_ENCODER = 'pixel_encoder'
+TEXT_ENCODERS = ('bigru', 'bert')  # the values of config.model.text_encoder
+# The ArtpediaModel attribute holding a BERT text encoder: its own rate, frozen layers.
+BERT_ENCODER = 'bert'
 
 
 class EncodedPaintings(NamedTuple):
@@ -103,6 +114,17 @@ def _embedding_init(word_embeddings: np.ndarray, vocab_size: int, word_dim: int)
   return lambda key, shape, dtype: table.astype(dtype)
 
 
+def _word_embedding(spec: 'ModelSpec', vocab_size: int,
+                    word_embeddings: np.ndarray | None, dtype,
+                    rngs: nnx.Rngs) -> nnx.Embed:
+  """The bi-GRU's word table: random, or `word_embeddings` (GloVe) when given."""
+  embed_kwargs = {}
+  if word_embeddings is not None:
+    embed_kwargs['embedding_init'] = _embedding_init(
+        word_embeddings, vocab_size, spec.word_dim)
+  return nnx.Embed(vocab_size, spec.word_dim, dtype=dtype, rngs=rngs, **embed_kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
   """The ResNet that turns pixels into grid regions."""
@@ -134,6 +156,7 @@ class ModelSpec:
   dropout: float = 0.0
   word_dropout: float = 0.0
   dtype: str = 'float32'  # computation dtype, one of COMPUTE_DTYPES; params stay f32
+  text_encoder: str = 'bigru'  # one of TEXT_ENCODERS
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'ModelSpec':
@@ -147,7 +170,8 @@ class ModelSpec:
         use_boxes=model.use_boxes, classifier_inputs=model.classifier_inputs,
         classifier_hidden=model.classifier_hidden,
         init_temperature=config.loss.init_temperature, backbone=backbone,
-        dropout=model.dropout, word_dropout=model.word_dropout, dtype=model.dtype)
+        dropout=model.dropout, word_dropout=model.word_dropout, dtype=model.dtype,
+        text_encoder=model.text_encoder)
 
 
 def build_pixel_encoder(spec: BackboneSpec, *,
@@ -176,7 +200,9 @@ class ArtpediaModel(nnx.Module):
       feature_dim: int | None = None,
       rngs: nnx.Rngs,
       word_embeddings: np.ndarray | None = None,
+      bert_config: bert.BertConfig | None = None,
   ):
+    """`bert_config`: the BERT's shape (its config.json), for text_encoder='bert'."""
     dim = spec.embed_dim
     self.dtype = dtype = compute_dtype(spec.dtype)
     self.embed_dim = dim
@@ -201,13 +227,19 @@ class ArtpediaModel(nnx.Module):
     self.box_embedding = (
         nnx.Linear(5, dim, dtype=dtype, rngs=rngs) if spec.use_boxes else None)
 
-    embed_kwargs = {}
-    if word_embeddings is not None:
-      embed_kwargs['embedding_init'] = _embedding_init(
-          word_embeddings, vocab_size, spec.word_dim)
-    self.word_embedding = nnx.Embed(vocab_size, spec.word_dim, dtype=dtype, rngs=rngs,
-                                    **embed_kwargs)
-    self.text_rnn = nnx.Bidirectional(
+    if spec.text_encoder not in TEXT_ENCODERS:
+      raise ValueError(f'Unknown config.model.text_encoder {spec.text_encoder!r}: use '
+                       f'one of {TEXT_ENCODERS}.')
+    uses_bert = spec.text_encoder == 'bert'
+    if uses_bert and bert_config is None:
+      raise ValueError("config.model.text_encoder='bert' needs bert_config: pass "
+                       'bert_import.read_config(config.model.text_weights).')
+    self.bert = bert.BertEncoder(bert_config, dtype=dtype, rngs=rngs) if uses_bert else None
+    self.text_projection = (nnx.Linear(bert_config.hidden_size, dim, dtype=dtype,
+                                       rngs=rngs) if uses_bert else None)
+    self.word_embedding = (None if uses_bert else _word_embedding(
+        spec, vocab_size, word_embeddings, dtype, rngs))
+    self.text_rnn = None if uses_bert else nnx.Bidirectional(
         nnx.RNN(nnx.GRUCell(spec.word_dim, dim, dtype=dtype, rngs=rngs), rngs=False),
         nnx.RNN(nnx.GRUCell(spec.word_dim, dim, dtype=dtype, rngs=rngs), rngs=False),
         merge_fn=_average,
@@ -257,11 +289,19 @@ class ArtpediaModel(nnx.Module):
                        dropout_key: Array | None = None) -> tuple[Array, Array]:
     """tokens [S, T] (right-padded with 0) → (w [S, T, D], word_mask [S, T]).
 
-    `seq_lengths` makes the backward direction start at each sentence's last real word,
+    bi-GRU: word ids; `seq_lengths` makes the backward direction start at each sentence's last real word,
     so padding never reaches a real word's vector. A `dropout_key` (training) turns on
     word dropout and dropout on the embeddings and on the word vectors before their
     normalisation; without one (evaluation) the encoding is deterministic.
+    BERT: `[CLS] pieces [SEP]` padded with the pad id (0); the markers are fed to BERT but
+    are not words (masked out of `w` and `word_mask`). BERT applies no dropout, so
+    `dropout_key` changes nothing there.
     """
+    if self.bert is not None:
+      token_mask = tokens != self.bert.config.pad_token_id
+      word_mask = bert.word_piece_mask(token_mask)
+      hidden = self.bert(tokens, token_mask)
+      return _masked_unit(self.text_projection(hidden), word_mask), word_mask
     word_mask = tokens != 0
     unk_key = embed_key = hidden_key = None
     if dropout_key is not None:
@@ -332,14 +372,18 @@ def merge(graphdef: nnx.GraphDef, variables: Variables, *,
 
 def init_model(spec: ModelSpec, *, vocab_size: int, feature_dim: int | None,
                rngs: nnx.Rngs, word_embeddings: np.ndarray | None = None,
-               backbone_weights: str = '') -> ArtpediaModel:
-  """A model to start training from: random init, then the backbone's weights if given.
+               backbone_weights: str = '', bert_config: bert.BertConfig | None = None,
+               text_weights: str = '') -> ArtpediaModel:
+  """A model to start training from: random init, then the pretrained weights if given.
 
-  `backbone_weights`: a torchvision .safetensors / .pth checkpoint; '' keeps the random
+  `backbone_weights`: a torchvision .safetensors / .pth checkpoint; `text_weights`: a
+  BERT's Hugging Face model folder (its shape is `bert_config`); '' keeps the random
   init.
   """
   model = ArtpediaModel(spec, vocab_size=vocab_size, feature_dim=feature_dim, rngs=rngs,
-                        word_embeddings=word_embeddings)
+                        word_embeddings=word_embeddings, bert_config=bert_config)
   if model.pixel_encoder is not None and backbone_weights:
     load_backbone_weights(model.pixel_encoder, backbone_weights)
+  if model.bert is not None and text_weights:
+    bert_import.load_weights(model.bert, text_weights)
   return model

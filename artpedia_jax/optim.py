@@ -3,8 +3,13 @@
 A pixel backbone (`config.model.backbone`) is trained at its own peak rate,
 `optimizer.backbone_learning_rate`, on the same warm-up and decay as the rest; a frozen
 one is not updated at all (no weight decay either, and no optimiser moments).
+A BERT text encoder (`config.model.text_encoder='bert'`) likewise has its own peak rate,
+`optimizer.text_learning_rate`; with `model.text_frozen_layers` = k > 0 its embeddings
+and its first k layers are frozen the same way. The projection of its outputs to the
+joint space is trained with the rest.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -13,7 +18,7 @@ import optax
 
 from artpedia_jax import model as model_lib
 
-BACKBONE, HEAD = 'backbone', 'head'
+BACKBONE, TEXT, FROZEN, HEAD = 'backbone', 'text', 'frozen', 'head'
 OPTIMIZERS = ('adam', 'adamw')  # the values of config.optimizer.name
 DECAYS = ('cosine', 'linear', 'constant')  # the values of config.optimizer.decay
 
@@ -44,10 +49,24 @@ def _update_rule(config: ml_collections.ConfigDict,
   return optax.adam(schedule)
 
 
-def parameter_labels(params) -> dict:
-  """BACKBONE for every leaf under the pixel encoder, HEAD for the others."""
+def _text_label(path, frozen_layers: int) -> str:
+  """FROZEN for the embeddings and layers below `frozen_layers` of a BERT, else TEXT."""
+  if frozen_layers > 0:
+    part = path[1].key
+    if part == 'embeddings' or (part == 'layers' and path[2].key < frozen_layers):
+      return FROZEN
+  return TEXT
+
+
+def parameter_labels(params, text_frozen_layers: int = 0) -> dict:
+  """BACKBONE under the pixel encoder, TEXT / FROZEN under a BERT text encoder, else
+  HEAD."""
   def label(path, _):
-    return BACKBONE if path[0].key == model_lib.PIXEL_ENCODER else HEAD
+    if path[0].key == model_lib.PIXEL_ENCODER:
+      return BACKBONE
+    if path[0].key == model_lib.BERT_ENCODER:
+      return _text_label(path, text_frozen_layers)
+    return HEAD
   return jax.tree_util.tree_map_with_path(label, params)
 
 
@@ -70,9 +89,16 @@ def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> Optim
   opt = config.optimizer
   learning_rate = _schedule(config, opt.learning_rate, total_steps)
   step = _update_rule(config, learning_rate)
-  if config.model.backbone:
-    step = optax.multi_transform(
-        {HEAD: step, BACKBONE: _backbone_rule(config, total_steps)}, parameter_labels)
+  uses_bert = config.model.text_encoder == 'bert'
+  if config.model.backbone or uses_bert:
+    rules = {HEAD: step, FROZEN: optax.set_to_zero()}
+    if config.model.backbone:
+      rules[BACKBONE] = _backbone_rule(config, total_steps)
+    if uses_bert:
+      rules[TEXT] = _update_rule(
+          config, _schedule(config, opt.text_learning_rate, total_steps))
+    step = optax.multi_transform(rules, functools.partial(
+        parameter_labels, text_frozen_layers=config.model.text_frozen_layers))
   parts = [step]
   if opt.grad_clip_norm > 0:
     parts.insert(0, optax.clip_by_global_norm(opt.grad_clip_norm))

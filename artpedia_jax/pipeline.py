@@ -32,6 +32,11 @@ Either is resized to S x S without keeping the aspect, so that the backbone's gr
 tile the whole (cropped) painting. Normalisation is the model's (`resnet.normalize`, the
 statistics of the ImageNet weights it imports), so the images stay uint8 here.
 
+Sentences become `dataset.max_words` token ids with the run's tokenizer
+(`text_inputs.Tokenizer`): the training split's word vocabulary for the bi-GRU, or a BERT
+folder's word-piece tokenizer (`[CLS] pieces [SEP]`, see `wordpiece`); longer sentences
+are truncated, and their count logged.
+
 Per-example transforms are plain numpy and Pillow: no jax here.
 """
 
@@ -49,6 +54,7 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from artpedia_jax import length_buckets
+from artpedia_jax import text_inputs
 from artpedia_jax import vocab as vocab_lib
 
 Record = dict[str, Any]
@@ -142,7 +148,7 @@ def bucket_widths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   return length_buckets.widths(config.dataset.length_buckets, config.dataset.max_words)
 
 
-def record_max_words(source: Sequence[Record], vocab: vocab_lib.Vocabulary,
+def record_max_words(source: Sequence[Record], vocab: text_inputs.Tokenizer,
                      max_words: int) -> np.ndarray:
   """int32 [records]: the word count (after truncation) of each record's longest sentence."""
   return np.asarray(
@@ -265,7 +271,7 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   return num_visual > 0, rng.permutation(others)
 
 
-def _cls_fields(record: Record, ranked: int, vocab: vocab_lib.Vocabulary, shapes: _Shapes,
+def _cls_fields(record: Record, ranked: int, vocab: text_inputs.Tokenizer, shapes: _Shapes,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
   """The classifier's sentences of one painting: slot 0 the ranking sentence `ranked`,
   then the others (`cls_tokens`), padded with mask False (see the module docstring)."""
@@ -295,7 +301,7 @@ class _TrainBatchBuilder:
   source: Sequence[Record]
   pairs: np.ndarray
   record_words: np.ndarray  # record_max_words(source, ...)
-  vocab: vocab_lib.Vocabulary
+  vocab: text_inputs.Tokenizer
   shapes: _Shapes
   seed: int
   paintings: _RegionInputs | _ImageInputs
@@ -338,7 +344,7 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
 
 
 def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
-                   vocab: vocab_lib.Vocabulary, *, process_index: int, process_count: int,
+                   vocab: text_inputs.Tokenizer, *, process_index: int, process_count: int,
                    seed: int, pairs: np.ndarray | None = None,
                    record_words: np.ndarray | None = None) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
@@ -394,14 +400,18 @@ class EvalSplit:
 
 
 def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
-                    vocab: vocab_lib.Vocabulary) -> EvalSplit:
-  """Reads the whole split once into memory (Artpedia's splits are small)."""
+                    vocab: text_inputs.Tokenizer) -> EvalSplit:
+  """Reads the whole split once into memory (Artpedia's splits are small).
+
+  Logs how many sentences are cut to `dataset.max_words` tokens.
+  """
   records = [source[i] for i in range(len(source))]
   if not records:
     raise ValueError('The evaluation split is empty: check the dataset split and data_dir.')
   transform = painting_inputs(config, train=False)
   paintings = [transform(r, rng=None) for r in records]
   texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
+  text_inputs.log_truncated(vocab, texts, config.dataset.max_words, 'Evaluation split')
   return EvalSplit(
       painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
       titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),

@@ -75,6 +75,20 @@ def retrieved_sentences(scores_row: np.ndarray, painting: int,
           for j in best]
 
 
+def merge_pieces(words: Sequence[tuple[str, Sequence[int]]],
+                 token_region_scores: np.ndarray) -> tuple[list[str], np.ndarray]:
+  """Words and their [W, R] region scores from a sentence's [T, R] token scores.
+
+  `words` are (word, positions of its tokens), as the tokenizer's `alignment_words`
+  gives them: a word split into several word pieces (BERT) scores each region with the
+  mean of its pieces' scores; a word of one token keeps that token's row.
+  """
+  scores = np.asarray(token_region_scores, np.float64)
+  merged = [scores[list(positions)].mean(axis=0) for _, positions in words]
+  return ([word for word, _ in words],
+          np.stack(merged) if merged else np.zeros([0, scores.shape[-1]]))
+
+
 def word_alignment(words: Sequence[str | bytes], word_region_scores: np.ndarray,
                    boxes: np.ndarray,
                    region_mask: np.ndarray | None = None) -> list[AlignedWord]:

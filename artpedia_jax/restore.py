@@ -1,7 +1,8 @@
 """Restores a trained model from a workdir: for the eval binary and the inference API.
 
 Only the model's variables are read (no optimiser state, no data iterator), with the
-config and vocabulary saved beside them, onto the devices present now, whatever their
+config and text inputs (the bi-GRU's vocabulary, or a BERT's tokenizer and shape) saved
+beside them, onto the devices present now, whatever their
 count at training time. Nothing here needs the dataset: the region feature size is read
 from the saved parameters' shapes.
 
@@ -22,7 +23,7 @@ import ml_collections
 from artpedia_jax import checkpoint as checkpoint_lib
 from artpedia_jax import model as model_lib
 from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax import text_inputs
 from tfds_artpedia import errors
 
 # The config keys evaluation may override, with their types.
@@ -40,13 +41,18 @@ class RestoredModel:
   """A trained model ready for the devices: structure, variables and what built it."""
   step: int
   config: ml_collections.ConfigDict
-  vocab: vocab_lib.Vocabulary
+  text: text_inputs.TextInputs
   graphdef: nnx.GraphDef
   variables: model_lib.Variables
   mesh: jax.sharding.Mesh
   feature_dim: int | None  # region feature size; None for a pixel-backbone model
   # {'name', 'value'} of the validation criterion when `step` is the run's best step.
   chosen_as_best_by: dict | None = None
+
+  @property
+  def vocab(self) -> text_inputs.Tokenizer:
+    """What turns sentences into the model's token ids."""
+    return self.text.tokenizer
 
 
 # Config sections, so that an override of a model key parses and is refused by name.
@@ -92,12 +98,12 @@ def _feature_dim(checkpointer: checkpoint_lib.Checkpointer, step: int,
   return int(shapes['params']['region_projection']['kernel'][0])
 
 
-def _abstract_model(config: ml_collections.ConfigDict, vocab_size: int,
+def _abstract_model(config: ml_collections.ConfigDict, text: text_inputs.TextInputs,
                     feature_dim: int | None) -> model_lib.ArtpediaModel:
   """The model `config` builds, with shapes and dtypes only (nothing allocated)."""
   return nnx.eval_shape(lambda: model_lib.ArtpediaModel(
-      model_lib.ModelSpec.from_config(config), vocab_size=vocab_size,
-      feature_dim=feature_dim, rngs=nnx.Rngs(0)))
+      model_lib.ModelSpec.from_config(config), vocab_size=len(text.tokenizer),
+      feature_dim=feature_dim, rngs=nnx.Rngs(0), bert_config=text.bert_config))
 
 
 def model_graphdef(restored: RestoredModel, *, score: str) -> nnx.GraphDef:
@@ -105,14 +111,14 @@ def model_graphdef(restored: RestoredModel, *, score: str) -> nnx.GraphDef:
   variables, so `restored.variables` fit it)."""
   config = ml_collections.ConfigDict(restored.config.to_dict())
   config.model.score = score
-  return model_lib.split(_abstract_model(config, len(restored.vocab),
+  return model_lib.split(_abstract_model(config, restored.text,
                                          restored.feature_dim))[0]
 
 
-def _restore_variables(checkpointer, step, config, vocab, feature_dim, mesh):
+def _restore_variables(checkpointer, step, config, text, feature_dim, mesh):
   """The model's structure, and its variables restored replicated on `mesh`."""
   graphdef, abstract_variables = model_lib.split(
-      _abstract_model(config, len(vocab), feature_dim))
+      _abstract_model(config, text, feature_dim))
   abstract_variables = sharding_lib.abstract_like(
       {name: tree for name, tree in abstract_variables.items() if tree},
       sharding_lib.replicated(mesh))
@@ -121,8 +127,8 @@ def _restore_variables(checkpointer, step, config, vocab, feature_dim, mesh):
   except (ValueError, KeyError) as error:
     raise RestoreError(
         f'The parameters of step {step} in {checkpointer.directory} do not fit the model '
-        f'that its saved config builds (features of size {feature_dim}, {len(vocab)} '
-        f'words): {error}. Was it written by another version of the code?') from error
+        f'that its saved config builds (features of size {feature_dim}, '
+        f'{len(text.tokenizer)} tokens): {error}. Was it written by another version of the code?') from error
   return graphdef, dict({'model_state': {}}, **variables), step
 
 
@@ -140,14 +146,14 @@ def restore_model(workdir: str, step: str | int = 'best', *,
     with checkpoint_lib.Checkpointer(directory, read_only=True) as checkpointer:
       step = checkpointer.resolve_step(step)
       config = _apply_overrides(checkpointer.load_config(step), overrides)
-      vocab = vocab_lib.Vocabulary.from_json(checkpointer.load_vocab(step))
+      text = text_inputs.TextInputs.from_json(checkpointer.load_vocab(step))
       feature_dim = _feature_dim(checkpointer, step, config)
       mesh = sharding_lib.make_mesh()
-      graphdef, variables, step = _restore_variables(checkpointer, step, config, vocab,
+      graphdef, variables, step = _restore_variables(checkpointer, step, config, text,
                                                      feature_dim, mesh)
       chosen = (checkpointer.best_metrics() or {}).get(checkpoint_lib.SELECTION)
       is_best = step == checkpointer.best_step()
   except (FileNotFoundError, ValueError) as error:
     raise RestoreError(str(error)) from error
-  return RestoredModel(step, config, vocab, graphdef, variables, mesh, feature_dim,
+  return RestoredModel(step, config, text, graphdef, variables, mesh, feature_dim,
                        chosen_as_best_by=chosen if is_best else None)

@@ -31,6 +31,7 @@ from artpedia_jax import optim
 from artpedia_jax import pipeline
 from artpedia_jax import prefetch
 from artpedia_jax import sharding as sharding_lib
+from artpedia_jax import text_inputs
 from artpedia_jax import train_step as train_step_lib
 from artpedia_jax import vocab as vocab_lib
 from tfds_artpedia import errors
@@ -94,14 +95,11 @@ def _format_eta(seconds: float) -> str:
   return f'{hours}h{minutes:02d}m' if hours else f'{minutes}m{secs:02d}s'
 
 
-def _vocabulary(config, train_source, checkpointer) -> vocab_lib.Vocabulary:
-  """The saved vocabulary when resuming (ids must not move), else a new one."""
+def _text_inputs(config, train_source, checkpointer) -> text_inputs.TextInputs:
+  """The saved tokenizer when resuming (ids must not move), else a new one."""
   if checkpointer.latest_step() is not None:
-    return vocab_lib.Vocabulary.from_json(checkpointer.load_vocab('latest'))
-  vocab = vocab_lib.build_from_source(train_source, config.vocab.min_count)
-  logging.info('Vocabulary: %d words (min count %d) from the training split.',
-               len(vocab), config.vocab.min_count)
-  return vocab
+    return text_inputs.TextInputs.from_json(checkpointer.load_vocab('latest'))
+  return text_inputs.build(config, train_source)
 
 
 def _word_embeddings(config, vocab):
@@ -134,7 +132,7 @@ class _Run:
   checkpointer: checkpoint_lib.Checkpointer
   evaluator: evaluation.SplitEvaluator
   early_stopping: model_selection.EarlyStopping
-  vocab: vocab_lib.Vocabulary
+  text: text_inputs.TextInputs
   writer: Any
   total_steps: int
 
@@ -149,7 +147,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   checkpointer = checkpoint_lib.Checkpointer(
       os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
-  vocab = _vocabulary(config, train_source, checkpointer)
+  text = _text_inputs(config, train_source, checkpointer)
+  vocab = text.tokenizer
   pairs = pipeline.visual_pair_index(train_source)
   total_steps = total_train_steps(config, len(pairs))
 
@@ -158,7 +157,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       feature_dim=pipeline.region_feature_dim(config, train_source),
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab),
-      backbone_weights=config.model.backbone_weights)
+      backbone_weights=config.model.backbone_weights,
+      bert_config=text.bert_config, text_weights=config.model.text_weights)
   graphdef, variables = model_lib.split(model)
   optimizer = optim.make_optimizer(config, total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
@@ -185,7 +185,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
              early_stopping=model_selection.EarlyStopping(
                  config.early_stopping_patience,
                  best=_resumed_best(config, checkpointer)),
-             vocab=vocab, writer=writer, total_steps=total_steps)
+             text=text, writer=writer, total_steps=total_steps)
   stop = _StopRequest()
   try:
     return _loop(run, state, stop)
@@ -305,7 +305,7 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
     if (step % config.checkpoint_every_steps == 0 or is_last or stopping
         or val_metrics is not None):
       run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
-                            config=config, vocab=run.vocab.to_json(),
+                            config=config, vocab=run.text.to_json(),
                             metrics=val_metrics, force=True)
     if timer_start is not None:  # pairs/s and the ETA count training time only
       excluded = time.time() - paused

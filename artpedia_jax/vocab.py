@@ -80,6 +80,15 @@ class Vocabulary:
     encoded = [self.encode(t, max_len) for t in texts]
     return np.stack(encoded) if encoded else np.zeros([0, max_len], np.int32)
 
+  def count_truncated(self, texts: Iterable[str | bytes], max_len: int) -> int:
+    """How many of `texts` have more than `max_len` words (their tail is dropped)."""
+    return sum(len(tokenize(t)) > max_len for t in texts)
+
+  def alignment_words(self, text: str | bytes,
+                      max_len: int) -> list[tuple[str, list[int]]]:
+    """The words `encode` keeps, each with its position in the ids."""
+    return [(word, [position]) for position, word in enumerate(tokenize(text)[:max_len])]
+
   def to_json(self) -> dict[str, Any]:
     """A JSON-ready dict (what the checkpoint stores beside the parameters)."""
     return {'words': list(self.words)}

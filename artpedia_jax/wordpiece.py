@@ -10,7 +10,7 @@ A sentence is encoded as `[CLS] piece_1 ... piece_n [SEP]` then `[PAD]` up to `m
 (BERT was trained with both markers, so the encoder sees them), keeping at most
 `max_len - 2` pieces: truncation drops the last pieces but keeps `[SEP]`. The markers are
 not alignment words: the model masks them out of its word vectors (see
-`word_positions_mask`), so a sentence's "words" for scoring and classification are its
+`bert.word_piece_mask`), so a sentence's "words" for scoring and classification are its
 word pieces.
 
 The whole `tokenizer.json` is saved in the checkpoint (`to_json`), so evaluation
@@ -26,7 +26,7 @@ import tokenizers
 
 from artpedia_jax import vocab as vocab_lib
 
-CLS_TOKEN, SEP_TOKEN, PAD_TOKEN = '[CLS]', '[SEP]', '[PAD]'
+CLS_TOKEN, SEP_TOKEN, PAD_TOKEN, UNK_TOKEN = '[CLS]', '[SEP]', '[PAD]', '[UNK]'
 _NUM_MARKERS = 2  # [CLS] and [SEP]
 _JSON_KEY = 'wordpiece_tokenizer'
 
@@ -63,6 +63,11 @@ class WordPieceTokenizer:
   def __len__(self) -> int:
     return self._tokenizer.get_vocab_size()
 
+  def __contains__(self, word: str) -> bool:
+    """Whether the model reads `word`: it has pieces and none is the unknown token."""
+    ids = self.pieces(word).ids
+    return bool(ids) and self._tokenizer.token_to_id(UNK_TOKEN) not in ids
+
   def pieces(self, text: str | bytes) -> tokenizers.Encoding:
     """The word pieces of `text`, without markers (ids, tokens, offsets, word_ids)."""
     return self._tokenizer.encode(vocab_lib.as_text(text), add_special_tokens=False)
@@ -94,7 +99,8 @@ class WordPieceTokenizer:
         [vocab_lib.as_text(t) for t in texts], add_special_tokens=False)
     return sum(len(e.ids) > max_len - _NUM_MARKERS for e in encodings)
 
-  def words(self, text: str | bytes, max_len: int) -> list[tuple[str, list[int]]]:
+  def alignment_words(self, text: str | bytes,
+                      max_len: int) -> list[tuple[str, list[int]]]:
     """The words of `text` kept by `encode`, each with its pieces' positions in the ids.
 
     A word is what the tokenizer's pre-tokeniser splits (punctuation is a word of its

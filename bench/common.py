@@ -133,3 +133,34 @@ def time_train_step(config, mesh, model, batch, steps: int) -> tuple[float, floa
     state, metrics = step(state, batch)
   jax.block_until_ready(metrics)
   return compile_s, (time.perf_counter() - start) / steps
+
+
+def step_sentences(batch) -> jax.Array:
+  """The step's sentences [B (1 + K), T], as the train step encodes them in one call."""
+  sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+  return sentences.reshape(-1, sentences.shape[-1])
+
+
+def time_text_encoder(model, batch, steps: int) -> float:
+  """Seconds per forward+backward of the step's sentence encoding, gradient wrt params."""
+  graphdef, variables = model_lib.split(model)
+  sentences = step_sentences(batch)
+
+  def encoder_vjp(params):
+    def total(params):
+      encoder = model_lib.merge(graphdef, dict(variables, params=params))
+      return jnp.sum(encoder.encode_sentences(sentences)[0])
+    return jax.grad(total)(params)
+
+  return time_compiled(encoder_vjp, (variables['params'],), steps)[1]
+
+def synthetic_batch(config, rng: np.random.Generator, feature_dim: int,
+                    vocab_size: int) -> dict[str, np.ndarray]:
+  """A process-local training batch of distinct paintings with the config's shapes."""
+  b, data = config.batch_size, config.dataset
+  regions, boxes, region_mask = random_regions(rng, b, data.max_regions, feature_dim)
+  return {
+      'regions': regions, 'boxes': boxes, 'region_mask': region_mask,
+      'painting': np.arange(b, dtype=np.int32),
+      **random_sentence_fields(rng, config, vocab_size),
+  }

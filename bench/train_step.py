@@ -66,18 +66,6 @@ def _batch_size(config) -> int:
   return config.batch_size
 
 
-def _synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
-  """A process-local training batch of distinct paintings with the config's shapes."""
-  b, data = config.batch_size, config.dataset
-  regions, boxes, region_mask = common.random_regions(
-      rng, b, data.max_regions, _FEATURE_DIM.value)
-  return {
-      'regions': regions, 'boxes': boxes, 'region_mask': region_mask,
-      'painting': np.arange(b, dtype=np.int32),
-      **common.random_sentence_fields(rng, config, _VOCAB_SIZE.value),
-  }
-
-
 def _unit_where(x: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.where(mask[..., None], x / jnp.linalg.norm(x, axis=-1, keepdims=True), 0.0)
 
@@ -107,31 +95,11 @@ def _time_scoring(config, model, encoded) -> float:
   return common.time_compiled(scores_vjp, (v, w), _STEPS.value)[1]
 
 
-def _step_sentences(batch) -> jax.Array:
-  """The step's sentences [B (1 + K), T], as the train step encodes them in one call."""
-  sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
-  return sentences.reshape(-1, sentences.shape[-1])
-
-
-def _time_text_encoder(model, batch) -> float:
-  """Seconds per forward+backward of the step's sentence encoding, gradient wrt params."""
-  graphdef, variables = model_lib.split(model)
-  sentences = _step_sentences(batch)
-
-  def encoder_vjp(params):
-    def total(params):
-      encoder = model_lib.merge(graphdef, dict(variables, params=params))
-      return jnp.sum(encoder.encode_sentences(sentences)[0])
-    return jax.grad(total)(params)
-
-  return common.time_compiled(encoder_vjp, (variables['params'],), _STEPS.value)[1]
-
-
 def useful_step_flops(config, batch) -> float:
   """Forward+backward FLOPs of a step on real words only (see the docstring)."""
   b, r, _, d = _sizes(config, batch)
   word_dim = config.model.word_dim
-  real_words = int(length_buckets.num_words(np.asarray(_step_sentences(batch))).sum())
+  real_words = int(length_buckets.num_words(np.asarray(common.step_sentences(batch))).sum())
   encoder = 3 * real_words * 2 * (2 * word_dim * 3 * d + 2 * d * 3 * d)
   projection = 2 * 2 * b * r * _FEATURE_DIM.value * d
   ranking = length_buckets.num_words(np.asarray(batch['tokens']))
@@ -169,7 +137,7 @@ def _print_header(config, config_batch_size: int, batch, matmul: float) -> None:
 def _print_real_tokens(config, batch) -> None:
   """Real-word fractions of the encoder's and the scoring's token positions."""
   width, max_words = batch['tokens'].shape[1], config.dataset.max_words
-  parts = {'encoder': length_buckets.num_words(np.asarray(_step_sentences(batch))),
+  parts = {'encoder': length_buckets.num_words(np.asarray(common.step_sentences(batch))),
            'scoring': length_buckets.num_words(np.asarray(batch['tokens']))}
   for name, lengths in parts.items():
     real = lambda t: 1 - length_buckets.padding_fraction(lengths, t)
@@ -208,7 +176,8 @@ def main(argv):
   config_batch_size = config.batch_size
   config.batch_size = _batch_size(config)
   mesh = sharding_lib.make_mesh()
-  batch = sharding_lib.global_batch(mesh, _synthetic_batch(config, np.random.default_rng(0)))
+  batch = sharding_lib.global_batch(mesh, common.synthetic_batch(
+      config, np.random.default_rng(0), _FEATURE_DIM.value, _VOCAB_SIZE.value))
   b, r, t, d = _sizes(config, batch)
   matmul = common.matmul_flops_per_s(b * r, d, b * t, dtype=config.model.dtype)
   _print_header(config, config_batch_size, batch, matmul)
@@ -216,10 +185,10 @@ def main(argv):
   for score in _SCORES.value:
     config.model.score = score
     model, step_seconds[score] = _measure_scorer(config, mesh, batch, matmul)
-  text_s = _time_text_encoder(model, batch)  # the same for every scorer
+  text_s = common.time_text_encoder(model, batch, _STEPS.value)  # same for every scorer
   shares = ', '.join(f'{text_s / step_s:.0%} of {score}'
                      for score, step_s in step_seconds.items())
-  print(f'text encoder fwd+bwd on {_step_sentences(batch).shape[0]} sentences of the step '
+  print(f'text encoder fwd+bwd on {common.step_sentences(batch).shape[0]} sentences of the step '
         f'(one call): {text_s:.3f} s ({shares})')
   print(f'peak RSS {common.peak_rss_mib():.0f} MiB')
 

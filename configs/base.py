@@ -79,6 +79,12 @@ def base_config() -> ml_collections.ConfigDict:
   # contractions (parameters, optimiser state, scores and losses stay float32).
   c.model.dtype = 'float32'
   c.model.backbone_dtype = 'float32'  # float32 | bfloat16 (computation; params stay f32)
+  # Sentences: 'bigru' over a word vocabulary of the training split, or 'bert': a
+  # BERT-family encoder from `text_weights`, a Hugging Face model folder (config.json,
+  # model.safetensors, tokenizer.json); its word pieces are the alignment words.
+  c.model.text_encoder = 'bigru'  # bigru | bert
+  c.model.text_weights = ''  # bert only: the model folder (required)
+  c.model.text_frozen_layers = 0  # bert: k > 0 freezes the embeddings and layers 1..k
 
   c.loss = ml_collections.ConfigDict()
   c.loss.rank = 'hinge'  # hinge | infonce
@@ -97,6 +103,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.name = 'adamw'  # adam | adamw
   c.optimizer.learning_rate = 2e-4
   c.optimizer.backbone_learning_rate = 2e-5  # peak rate of a fine-tuned pixel backbone
+  c.optimizer.text_learning_rate = 2e-5  # peak rate of a fine-tuned BERT text encoder
   c.optimizer.weight_decay = 1e-4
   c.optimizer.warmup_steps = 500
   c.optimizer.decay = 'cosine'  # cosine | linear | constant

@@ -41,13 +41,17 @@ def tokenizer_json(word_pieces) -> str:
 
 
 def random_state_dict(config: dict, seed: int = 0, prefix: str = 'bert.',
-                      with_heads: bool = True) -> dict[str, np.ndarray]:
-  """Public BERT tensor names and shapes (linear weights [out, in]), random float32."""
+                      with_heads: bool = True, std: float = 0.2) -> dict[str, np.ndarray]:
+  """Public BERT tensor names and shapes (linear weights [out, in]), random float32.
+
+  The default `std` makes every part of the forward pass matter (a reference check);
+  BERT's own init scale, 0.02, gives a model that fine-tunes quickly.
+  """
   rng = np.random.default_rng(seed)
   hidden, inner = config['hidden_size'], config['intermediate_size']
 
   def normal(*shape):
-    return rng.normal(0.0, 0.2, shape).astype(np.float32)
+    return rng.normal(0.0, std, shape).astype(np.float32)
 
   def norm(name):
     return {f'{name}.weight': (1.0 + normal(hidden)), f'{name}.bias': normal(hidden)}
@@ -83,14 +87,14 @@ def random_state_dict(config: dict, seed: int = 0, prefix: str = 'bert.',
 
 
 def write_bert_folder(folder, word_pieces=TINY_WORD_PIECES, seed: int = 0,
-                    **config_overrides) -> pathlib.Path:
+                      std: float = 0.2, **config_overrides) -> pathlib.Path:
   """Writes config.json, model.safetensors and tokenizer.json into `folder`."""
   folder = pathlib.Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   config = dict(TINY_CONFIG, vocab_size=len(SPECIAL_TOKENS) + len(word_pieces),
                 **config_overrides)
   (folder / 'config.json').write_text(json.dumps(config))
-  safetensors.numpy.save_file(random_state_dict(config, seed),
+  safetensors.numpy.save_file(random_state_dict(config, seed, std=std),
                               str(folder / 'model.safetensors'))
   (folder / 'tokenizer.json').write_text(tokenizer_json(word_pieces))
   return folder

@@ -17,8 +17,12 @@ import pytest
 
 from artpedia_jax import bert
 from artpedia_jax import bert_import
+from artpedia_jax import model as model_lib
+from artpedia_jax import optim
+from artpedia_jax import report
 from artpedia_jax import wordpiece
 from tests import bert_fixtures
+from tests import train_fixtures
 
 
 def _erf(x):
@@ -200,10 +204,13 @@ def test_tokenizer_wraps_pieces_in_markers_truncates_and_keeps_sep(bert_folder):
                                             ['[CLS]', 'the', 'red', 'circle', '[SEP]']])
   assert tokenizer.count_truncated(['The RED Circles.', 'a'], max_len=5) == 1
   np.testing.assert_array_equal(tokenizer.batch_encode(['The RED Circles.'], 8)[0], ids)
-  assert tokenizer.words('The RED Circles.', max_len=8) == [
+  assert tokenizer.alignment_words('The RED Circles.', max_len=8) == [
       ('The', [1]), ('RED', [2]), ('Circles', [3, 4]), ('.', [5])]
-  assert tokenizer.words('The RED Circles.', max_len=5) == [
+  assert tokenizer.alignment_words('The RED Circles.', max_len=5) == [
       ('The', [1]), ('RED', [2]), ('Circle', [3])]  # the kept pieces' text
+  # what inference reports as unknown: a word with no pieces, or an [UNK] piece
+  assert 'Circles' in tokenizer and 'painting' in tokenizer
+  assert 'zebra' not in tokenizer and '' not in tokenizer
 
 
 def test_tokenizer_survives_pickling_and_checkpoint_json(bert_folder):
@@ -221,3 +228,57 @@ def test_word_piece_mask_drops_the_markers():
   ids = jnp.asarray([[2, 9, 10, 3, 0, 0], [2, 9, 3, 0, 0, 0]])
   np.testing.assert_array_equal(bert.word_piece_mask(ids != 0),
                                 [[0, 1, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0]])
+
+
+def _bert_model(bert_folder, **model_overrides):
+  config = train_fixtures.tiny_config(text_encoder='bert', text_weights=str(bert_folder),
+                                      **model_overrides)
+  return config, model_lib.init_model(
+      model_lib.ModelSpec.from_config(config), vocab_size=0,
+      feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0),
+      bert_config=bert_import.read_config(bert_folder), text_weights=str(bert_folder))
+
+
+def test_model_word_vectors_are_unit_pieces_without_markers(bert_folder):
+  _, model = _bert_model(bert_folder)
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(bert_folder / 'tokenizer.json')
+  tokens = tokenizer.batch_encode(['a red circle', 'the blue squares left'], 8)
+
+  w, word_mask = model.encode_sentences(jnp.asarray(tokens))
+
+  np.testing.assert_array_equal(word_mask, [[0, 1, 1, 1, 0, 0, 0, 0],
+                                            [0, 1, 1, 1, 1, 1, 0, 0]])
+  np.testing.assert_allclose(np.linalg.norm(w, axis=-1), word_mask, atol=1e-6)
+  state = bert_import.load_state_dict(bert_folder)  # the imported weights are in use
+  np.testing.assert_array_equal(model.bert.embeddings.word.embedding[...],
+                                state['bert.embeddings.word_embeddings.weight'])
+
+
+def test_bert_parameters_get_the_text_rate_and_lower_layers_freeze(bert_folder):
+  config, model = _bert_model(bert_folder, text_frozen_layers=1)
+  params = model_lib.split(model)[1]['params']
+
+  labels = optim.parameter_labels(params, text_frozen_layers=1)
+
+  bert_labels = labels.pop(model_lib.BERT_ENCODER)
+  assert set(jax.tree.leaves(bert_labels['embeddings'])) == {optim.FROZEN}
+  assert set(jax.tree.leaves(bert_labels['layers'][0])) == {optim.FROZEN}
+  assert set(jax.tree.leaves(bert_labels['layers'][1])) == {optim.TEXT}
+  assert set(jax.tree.leaves(labels)) == {optim.HEAD}  # the projection included
+  config.optimizer.warmup_steps = 0  # a non-zero rate at the first update
+  tx = optim.make_optimizer(config, total_steps=10).tx
+  grads = jax.tree.map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  frozen = updates[model_lib.BERT_ENCODER]['embeddings']['word']['embedding']
+  assert not np.any(frozen)
+  assert np.any(updates[model_lib.BERT_ENCODER]['layers'][1]['query']['kernel'])
+
+
+def test_report_merges_word_pieces_by_the_mean_of_their_scores():
+  token_scores = np.array([[9.0, 9.0], [0.1, 0.5], [0.9, 0.1], [0.4, 0.5], [9.0, 9.0]])
+  words, scores = report.merge_pieces([('Red', [1]), ('circles', [2, 3])], token_scores)
+
+  assert words == ['Red', 'circles']
+  np.testing.assert_allclose(scores, [[0.1, 0.5], [0.65, 0.3]])
+  aligned = report.word_alignment(words, scores, np.eye(2, 4))
+  assert [a.box for a in aligned] == [(0.0, 1.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0)]

@@ -96,7 +96,8 @@ def test_metrics_with_and_without_length_buckets_agree_on_the_sample_corpus(tmp_
   source = pipeline.open_source(config, 'validation')
   vocab = vocab_lib.build_from_source(pipeline.open_source(config, 'train'), min_count=1)
   split = pipeline.load_eval_split(config, source, vocab)
-  model = model_lib.ArtpediaModel(config, vocab_size=len(vocab),
+  model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
+                                  vocab_size=len(vocab),
                                   feature_dim=pipeline.feature_dim(source),
                                   rngs=nnx.Rngs(0))
   graphdef, variables = model_lib.split(model)

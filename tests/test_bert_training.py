@@ -1,0 +1,153 @@
+"""Training with a BERT text encoder end to end: learning, resuming bitwise, evaluating.
+
+The BERT folder is written by the test (random weights, a word-piece vocabulary made
+from the sample corpus's training words, long words split into two pieces).
+"""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from artpedia_jax import dataset
+from artpedia_jax import inference
+from artpedia_jax import pipeline
+from artpedia_jax import restore
+from artpedia_jax import train
+from artpedia_jax import vocab as vocab_lib
+from tests import bert_fixtures
+from tests import e2e_helpers
+
+pytestmark = pytest.mark.slow
+_PUNCTUATION = ('.', ',', ';', ':', "'", '-', '(', ')')
+_SPLIT_LONGER_THAN = 7  # such words are two pieces: word[:4], ##word[4:]
+_STD = 0.02  # BERT's init scale: a random BERT that fine-tunes in a few steps
+
+
+def _word_pieces(train_source) -> list[str]:
+  words = vocab_lib.build_from_source(train_source, min_count=1).words[2:]
+  pieces = set(_PUNCTUATION)
+  for word in words:
+    if len(word) > _SPLIT_LONGER_THAN:
+      pieces |= {word[:4], '##' + word[4:]}
+    else:
+      pieces.add(word)
+  return sorted(pieces)
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  path = tmp_path_factory.mktemp('tfds')
+  dataset.prepare(e2e_helpers.e2e_config(path))
+  return path
+
+
+@pytest.fixture(scope='module')
+def bert_dir(tmp_path_factory, data_dir):
+  source = pipeline.open_source(e2e_helpers.e2e_config(data_dir), 'train')
+  return bert_fixtures.write_bert_folder(tmp_path_factory.mktemp('bert') / 'tiny-bert',
+                                         word_pieces=_word_pieces(source), std=_STD)
+
+
+def _overrides(bert_dir, **extra):
+  return {'model.text_encoder': 'bert', 'model.text_weights': str(bert_dir),
+          'optimizer.text_learning_rate': 3e-3, **extra}
+
+
+def _params(workdir):
+  restored = restore.restore_model(str(workdir), 'latest')
+  return restored.step, jax.tree.map(np.asarray, restored.variables)
+
+
+def test_bert_training_learns_and_evaluates_without_the_model_folder(
+    data_dir, bert_dir, tmp_path):
+  folder = tmp_path / 'bert-copy'
+  shutil.copytree(bert_dir, folder)
+  config = e2e_helpers.e2e_config(data_dir, **_overrides(folder))
+  result = train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+  losses = [entry['loss'] for entry in result.train_log]
+  assert losses[-1] < 0.8 * losses[0], losses
+  _, params = _params(tmp_path / 'run')
+  assert 'bert' in params['params'] and 'text_rnn' not in params['params']
+
+  metrics_file = tmp_path / 'run' / 'eval' / f'validation_step{result.final_step}.json'
+  logged = json.loads(metrics_file.read_text())
+  shutil.rmtree(folder)  # the checkpoint holds the tokenizer and the architecture
+  evaluated = subprocess.run(
+      [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={tmp_path / "run"}',
+       '--split=validation'],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300)
+  assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+  rewritten = json.loads(metrics_file.read_text())  # the eval binary's rewrite
+  # training names the selection 'best_metric', the eval binary 'chosen_as_best_by'
+  assert rewritten.pop('chosen_as_best_by') == logged.pop('best_metric')
+  assert rewritten == logged
+  report = (tmp_path / 'run' / 'eval' / f'validation_step{result.final_step}.md')
+  assert 'Word-region alignment' in report.read_text()
+
+  # Inference reads a BERT checkpoint too: whole words, their pieces' scores merged.
+  predictor = inference.Predictor.from_workdir(str(tmp_path / 'run'), 'latest',
+                                               cache_dir=None)
+  long_word = next(  # a word of two pieces, neither [UNK]
+      word for word in vocab_lib.build_from_source(
+          pipeline.open_source(config, 'train'), min_count=1).words[2:]
+      if word.isalpha() and len(predictor.vocab.pieces(word).ids) == 2
+      and word in predictor.vocab)
+  painting = predictor.open_split('validation').painting(0)
+  [annotated] = predictor.annotate_sentences(painting, [f'the {long_word} qxzqxz'])
+  assert [word.word for word in annotated.words] == ['the', long_word, 'qxzqxz']
+  assert annotated.unknown_words == ['qxzqxz']
+
+
+def test_bert_run_killed_then_resumed_gives_bitwise_equal_params(data_dir, bert_dir,
+                                                                 tmp_path):
+  overrides = _overrides(bert_dir, log_every_steps=1, checkpoint_every_steps=5,
+                         num_train_steps=20, **{'model.text_frozen_layers': 1,
+                                                'model.dtype': 'bfloat16'})
+  reference = tmp_path / 'uninterrupted'
+  train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides), str(reference))
+
+  interrupted = tmp_path / 'interrupted'
+  run = e2e_helpers.start_run(interrupted, data_dir, **overrides)
+  for line in run.stderr:
+    if 'step 12/' in line:
+      run.send_signal(signal.SIGKILL)
+      break
+  assert run.wait(timeout=300) == -signal.SIGKILL, 'never reached step 12'
+
+  train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides),
+                           str(interrupted))
+  (step_a, params_a), (step_b, params_b) = _params(reference), _params(interrupted)
+  assert step_a == step_b == 20
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(a, b)
+  # Frozen: the embeddings and the first layer kept the imported weights.
+  imported = bert_fixtures.random_state_dict(
+      json.loads((bert_dir / 'config.json').read_text()), std=_STD)
+  bert_params = params_a['params']['bert']
+  np.testing.assert_array_equal(
+      bert_params['embeddings']['word']['embedding'],
+      imported['bert.embeddings.word_embeddings.weight'])
+  np.testing.assert_array_equal(
+      bert_params['layers'][0]['query']['kernel'],
+      imported['bert.encoder.layer.0.attention.self.query.weight'].T)
+  assert not np.array_equal(
+      bert_params['layers'][1]['query']['kernel'],
+      imported['bert.encoder.layer.1.attention.self.query.weight'].T)
+
+
+def test_bert_without_weights_folder_is_a_config_error(tmp_path):
+  result = subprocess.run(
+      [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
+       '--config.model.text_encoder=bert',
+       f'--config.model.text_weights={tmp_path / "nowhere"}'],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert 'model.text_weights' in result.stderr and 'no such folder' in result.stderr
+  assert not (tmp_path / 'checkpoints').exists()

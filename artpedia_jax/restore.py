@@ -61,7 +61,7 @@ _SECTIONS = ('dataset', 'vocab', 'model', 'loss', 'optimizer')
 
 def overridable_config() -> ml_collections.ConfigDict:
   """`EVALUATION_KEYS` as unset typed fields, in open sections (for `--config.*` flags):
-  any key parses, and `apply_overrides` refuses those that shape the model by name."""
+  any key parses, and `check_overrides` refuses those that shape the model by name."""
   tree = {section: {} for section in _SECTIONS}
   for key, field_type in EVALUATION_KEYS.items():
     *parents, leaf = key.split('.')

@@ -12,8 +12,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from artpedia_jax import console
-from artpedia_jax import distributed
-from artpedia_jax import train
+from artpedia_jax.parallel import distributed
+from artpedia_jax.train import loop as train
 from tfds_artpedia import cli
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -20,9 +20,9 @@ import sys
 from absl import app
 from absl import flags
 
-from artpedia_jax import annotation_page
 from artpedia_jax import console
-from artpedia_jax import inference
+from artpedia_jax.inference import annotation_page
+from artpedia_jax.inference import predictor as inference
 from tfds_artpedia import cli
 from tfds_artpedia import errors
 

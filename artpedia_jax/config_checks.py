@@ -12,12 +12,12 @@ import os
 
 import ml_collections
 
-from artpedia_jax import bert_import
-from artpedia_jax import losses
-from artpedia_jax import model
-from artpedia_jax import model_selection
-from artpedia_jax import optim
-from artpedia_jax import scoring
+from artpedia_jax.model import bert_import
+from artpedia_jax.model import model
+from artpedia_jax.model import scoring
+from artpedia_jax.train import losses
+from artpedia_jax.train import model_selection
+from artpedia_jax.train import optim
 from tfds_artpedia import errors
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
 

@@ -14,9 +14,9 @@ from absl import flags
 from ml_collections import config_flags
 
 from artpedia_jax import console
-from artpedia_jax import evaluation
-from artpedia_jax import report
-from artpedia_jax import restore
+from artpedia_jax.checkpoints import restore
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import report
 from tfds_artpedia import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The training workdir.', required=True)

@@ -15,7 +15,7 @@ paintings are encoded on first use (progress on stderr) and cached in W/inferenc
 from absl import flags
 
 from artpedia_jax import console
-from artpedia_jax import inference
+from artpedia_jax.inference import predictor as inference
 from tfds_artpedia import cli
 from tfds_artpedia import errors
 

@@ -11,8 +11,8 @@ from absl import app
 from absl import flags
 
 from artpedia_jax import console
-from artpedia_jax import inference
-from artpedia_jax import web
+from artpedia_jax.inference import predictor as inference
+from artpedia_jax.inference import web_app as web
 from tfds_artpedia import cli
 from tfds_artpedia import errors
 

@@ -24,9 +24,9 @@ from ml_collections import config_flags
 import numpy as np
 
 from artpedia_jax import console
-from artpedia_jax import model as model_lib
-from artpedia_jax import resnet
-from artpedia_jax import sharding as sharding_lib
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.model import resnet
+from artpedia_jax.parallel import sharding as sharding_lib
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(

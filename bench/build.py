@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_folder
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import folder as sample_folder
 
 
 def _build(config: str, data_dir: pathlib.Path, *options: str) -> tuple[float, float]:

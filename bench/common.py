@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from artpedia_jax import length_buckets
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import pipeline
-from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import train_step as train_step_lib
+from artpedia_jax.data import length_buckets
+from artpedia_jax.data import pipeline
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step_lib
 
 
 def compile_seconds(jitted: Any, *args) -> tuple[Any, float]:

@@ -41,11 +41,11 @@ import numpy as np
 
 from artpedia_jax import config_checks
 from artpedia_jax import console
-from artpedia_jax import evaluation
-from artpedia_jax import length_buckets
-from artpedia_jax import model as model_lib
-from artpedia_jax import pipeline
-from artpedia_jax import sharding as sharding_lib
+from artpedia_jax.data import length_buckets
+from artpedia_jax.data import pipeline
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -21,7 +21,7 @@ from absl import app
 from absl import flags
 
 from artpedia_jax import console
-from artpedia_jax import inference
+from artpedia_jax.inference import predictor as inference
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training workdir.', required=True)
 _STEP = flags.DEFINE_string('step', 'best', 'A step number, `latest` or `best`.')

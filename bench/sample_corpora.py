@@ -4,7 +4,7 @@
 
 For `sample` and `sample_realistic`: sentence counts, lengths (mean, median, 95th and
 99th percentiles, in words), vocabulary size and words seen at least twice, the
-visual:contextual ratio, and the lexical baseline (`artpedia_jax.text_baseline`) fit on
+visual:contextual ratio, and the lexical baseline (`artpedia_jax.evaluation.text_baseline`) fit on
 the training split and scored on the test split (accuracy at p >= 0.5, F1 of the visual
 class, ROC AUC) — the figures real Artpedia is compared with.
 """
@@ -15,9 +15,9 @@ import json
 import numpy as np
 from sklearn import metrics as sklearn_metrics
 
-from artpedia_jax import text_baseline
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_statistics
+from artpedia_jax.evaluation import text_baseline
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import statistics as sample_statistics
 
 
 def _labelled(paintings, split):

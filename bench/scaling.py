@@ -32,11 +32,11 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import pipeline
-from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import train_step as train_step_lib
+from artpedia_jax.data import pipeline
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/align.py', 'Model config.')
 _DEVICES = flags.DEFINE_list('devices', ['1', '2', '4', '8'],

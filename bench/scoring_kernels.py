@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from artpedia_jax import scoring
+from artpedia_jax.model import scoring
 
 LAMBDA_SOFTMAX = 9.0
 LAMBDA_LSE = 6.0

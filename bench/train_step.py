@@ -38,9 +38,9 @@ import numpy as np
 
 from artpedia_jax import config_checks
 from artpedia_jax import console
-from artpedia_jax import length_buckets
-from artpedia_jax import model as model_lib
-from artpedia_jax import sharding as sharding_lib
+from artpedia_jax.data import length_buckets
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(

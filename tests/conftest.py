@@ -12,7 +12,7 @@ os.environ['XLA_FLAGS'] = ' '.join(
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from tfds_artpedia import sample_corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfds_artpedia.sample import corpus as sample_corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Library code reads absl flags (e.g. logging); pytest never parses them.
 flags.FLAGS.mark_as_parsed()
@@ -33,16 +33,16 @@ def large_sample_corpus():
 @pytest.fixture(scope='session')
 def sample_data_dir(tmp_path_factory):
   """The end-to-end sample dataset (`e2e_helpers.DATASET`), built once per session."""
-  from artpedia_jax import dataset
-  from tests import e2e_helpers
+  from artpedia_jax.data import ensure_built as dataset
+  from tests.helpers import e2e_helpers
   data_dir = tmp_path_factory.mktemp('tfds')
   dataset.prepare(e2e_helpers.e2e_config(data_dir))
   return data_dir
 
 
 def _trained(tmp_path_factory, data_dir, name, **overrides):
-  from artpedia_jax import train
-  from tests import e2e_helpers
+  from artpedia_jax.train import loop as train
+  from tests.helpers import e2e_helpers
   workdir = tmp_path_factory.mktemp(name)
   train.train_and_evaluate(e2e_helpers.e2e_config(data_dir, **overrides), str(workdir))
   return workdir

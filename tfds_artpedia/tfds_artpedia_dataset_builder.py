@@ -1,7 +1,7 @@
 """`artpedia`: paintings with their visual and contextual sentences (Stefanini et al. 2019).
 
 One example per painting, keyed by painting id. Four configs share one record layout:
-`sample` and `sample_realistic` are generated in-process (`tfds_artpedia.sample_corpus`,
+`sample` and `sample_realistic` are generated in-process (`tfds_artpedia.sample.corpus`,
 sized by the `num_paintings` and `seed` builder options), `images` and `regions` read a
 manual folder (`artpedia.json`, `images/<id>.*`, `regions/`).
 
@@ -33,7 +33,7 @@ from tfds_artpedia import build_inputs
 from tfds_artpedia import errors
 from tfds_artpedia import images as images_lib
 from tfds_artpedia import regions as regions_lib
-from tfds_artpedia import sample_corpus
+from tfds_artpedia.sample import corpus as sample_corpus
 
 SPLITS = ('train', 'validation', 'test')
 FILE_FORMAT = 'array_record'

@@ -47,7 +47,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from artpedia_jax import checkpoint_checksums
+from artpedia_jax.checkpoints import checksums as checkpoint_checksums
 from tfds_artpedia import errors
 
 StepSpec = int | Literal['latest', 'best']

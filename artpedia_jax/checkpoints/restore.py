@@ -20,10 +20,11 @@ from flax import nnx
 import jax
 import ml_collections
 
-from artpedia_jax import checkpoint as checkpoint_lib
-from artpedia_jax import model as model_lib
-from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import text_inputs
+from artpedia_jax.checkpoints import manager as checkpoint_lib
+from artpedia_jax.data import tokenizer as tokenizer_lib
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.model import text_inputs
+from artpedia_jax.parallel import sharding as sharding_lib
 from tfds_artpedia import errors
 
 # The config keys evaluation may override, with their types.
@@ -50,7 +51,7 @@ class RestoredModel:
   chosen_as_best_by: dict | None = None
 
   @property
-  def vocab(self) -> text_inputs.Tokenizer:
+  def vocab(self) -> tokenizer_lib.Tokenizer:
     """What turns sentences into the model's token ids."""
     return self.text.tokenizer
 

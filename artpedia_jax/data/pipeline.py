@@ -33,7 +33,7 @@ tile the whole (cropped) painting. Normalisation is the model's (`resnet.normali
 statistics of the ImageNet weights it imports), so the images stay uint8 here.
 
 Sentences become `dataset.max_words` token ids with the run's tokenizer
-(`text_inputs.Tokenizer`): the training split's word vocabulary for the bi-GRU, or a BERT
+(`tokenizer_lib.Tokenizer`): the training split's word vocabulary for the bi-GRU, or a BERT
 folder's word-piece tokenizer (`[CLS] pieces [SEP]`, see `wordpiece`); longer sentences
 are truncated, and their count logged.
 
@@ -53,9 +53,9 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from artpedia_jax import length_buckets
-from artpedia_jax import text_inputs
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import length_buckets
+from artpedia_jax.data import tokenizer as tokenizer_lib
+from artpedia_jax.data import vocab as vocab_lib
 
 Record = dict[str, Any]
 # Threads per process that read records and build batches: enough to overlap reading with
@@ -148,7 +148,7 @@ def bucket_widths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   return length_buckets.widths(config.dataset.length_buckets, config.dataset.max_words)
 
 
-def record_max_words(source: Sequence[Record], vocab: text_inputs.Tokenizer,
+def record_max_words(source: Sequence[Record], vocab: tokenizer_lib.Tokenizer,
                      max_words: int) -> np.ndarray:
   """int32 [records]: the word count (after truncation) of each record's longest sentence."""
   return np.asarray(
@@ -271,7 +271,7 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   return num_visual > 0, rng.permutation(others)
 
 
-def _cls_fields(record: Record, ranked: int, vocab: text_inputs.Tokenizer, shapes: _Shapes,
+def _cls_fields(record: Record, ranked: int, vocab: tokenizer_lib.Tokenizer, shapes: _Shapes,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
   """The classifier's sentences of one painting: slot 0 the ranking sentence `ranked`,
   then the others (`cls_tokens`), padded with mask False (see the module docstring)."""
@@ -301,7 +301,7 @@ class _TrainBatchBuilder:
   source: Sequence[Record]
   pairs: np.ndarray
   record_words: np.ndarray  # record_max_words(source, ...)
-  vocab: text_inputs.Tokenizer
+  vocab: tokenizer_lib.Tokenizer
   shapes: _Shapes
   seed: int
   paintings: _RegionInputs | _ImageInputs
@@ -344,7 +344,7 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
 
 
 def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
-                   vocab: text_inputs.Tokenizer, *, process_index: int, process_count: int,
+                   vocab: tokenizer_lib.Tokenizer, *, process_index: int, process_count: int,
                    seed: int, pairs: np.ndarray | None = None,
                    record_words: np.ndarray | None = None) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
@@ -400,7 +400,7 @@ class EvalSplit:
 
 
 def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
-                    vocab: text_inputs.Tokenizer) -> EvalSplit:
+                    vocab: tokenizer_lib.Tokenizer) -> EvalSplit:
   """Reads the whole split once into memory (Artpedia's splits are small).
 
   Logs how many sentences are cut to `dataset.max_words` tokens.
@@ -411,7 +411,7 @@ def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
   transform = painting_inputs(config, train=False)
   paintings = [transform(r, rng=None) for r in records]
   texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
-  text_inputs.log_truncated(vocab, texts, config.dataset.max_words, 'Evaluation split')
+  tokenizer_lib.log_truncated(vocab, texts, config.dataset.max_words, 'Evaluation split')
   return EvalSplit(
       painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
       titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import vocab as vocab_lib
 
 CLS_TOKEN, SEP_TOKEN, PAD_TOKEN, UNK_TOKEN = '[CLS]', '[SEP]', '[PAD]', '[UNK]'
 _NUM_MARKERS = 2  # [CLS] and [SEP]

@@ -19,9 +19,9 @@ from flax import nnx
 import jax
 import numpy as np
 
-from artpedia_jax import length_buckets
-from artpedia_jax import model as model_lib
-from artpedia_jax import sharding as sharding_lib
+from artpedia_jax.data import length_buckets
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
 
 
 @dataclasses.dataclass(frozen=True)

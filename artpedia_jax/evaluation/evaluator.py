@@ -21,13 +21,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from artpedia_jax import device_scoring
-from artpedia_jax import metrics as metrics_lib
-from artpedia_jax import pipeline
-from artpedia_jax import report as report_lib
-from artpedia_jax import restore as restore_lib
-from artpedia_jax import text_baseline
-from artpedia_jax import text_inputs
+from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import tokenizer as tokenizer_lib
+from artpedia_jax.evaluation import device_scorer as device_scoring
+from artpedia_jax.evaluation import metrics as metrics_lib
+from artpedia_jax.evaluation import report as report_lib
+from artpedia_jax.evaluation import text_baseline
 from tfds_artpedia import errors
 
 NUM_EXAMPLES = 4  # paintings shown with their retrieved sentences in the report
@@ -124,7 +124,7 @@ def _open_split(config, split: str, **kwargs):
 
 
 def _examples(evaluator: SplitEvaluator, variables, evaluation: SplitEvaluation,
-              images, tokenizer: text_inputs.Tokenizer,
+              images, tokenizer: tokenizer_lib.Tokenizer,
               max_words: int) -> list[report_lib.Example]:
   """A few paintings with their top-5 sentences and one sentence's word alignment (a
   word split into word pieces aligned by the mean of its pieces' scores)."""

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from artpedia_jax import metrics as metrics_lib
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import metrics as metrics_lib
 
 OWN_VISUAL = 'own visual'
 OWN_CONTEXTUAL = 'own contextual'
@@ -304,7 +304,7 @@ def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Exa
       f"# Evaluation: split `{metrics['split']}`, step {metrics['step']}", '',
       f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences"
       f"{_not_retrievable_note(metrics)}. Chance: the expected value under random "
-      'scores (see `artpedia_jax.metrics`). A rank counts the negatives scoring at least '
+      'scores (see `artpedia_jax.evaluation.metrics`). A rank counts the negatives scoring at least '
       'as high as the best positive: ties count against the model.', '',
       *_selection_note(metrics),
       '## Retrieval', '', *_retrieval_table(metrics, chance), '',

@@ -3,7 +3,7 @@
 Visual sentences (p(visual) at or above the metrics' threshold, 0.5) come first, each with its word–region alignment
 drawn on the painting by `report.draw_alignment`; contextual sentences are listed apart.
 The HTML fragment is shared by `artpedia_jax.annotate` (a file) and the local web page
-(`artpedia_jax.web`); every text is escaped, pictures are given as URLs by the caller.
+(`artpedia_jax.inference.web_app`); every text is escaped, pictures are given as URLs by the caller.
 """
 
 import base64
@@ -15,9 +15,9 @@ import pathlib
 
 import numpy as np
 
-from artpedia_jax import inference
-from artpedia_jax import painting_files
-from artpedia_jax import report as report_lib
+from artpedia_jax.evaluation import report as report_lib
+from artpedia_jax.inference import painting_files
+from artpedia_jax.inference import predictor as inference
 
 _BLANK_SIDE = 384
 _BLANK_GREY = 200

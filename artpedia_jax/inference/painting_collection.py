@@ -12,9 +12,9 @@ import pathlib
 
 import numpy as np
 
-from artpedia_jax import painting_files
-from artpedia_jax import pipeline
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.inference import painting_files
 from tfds_artpedia import errors
 
 

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from artpedia_jax import pipeline
+from artpedia_jax.data import pipeline
 from tfds_artpedia import errors
 from tfds_artpedia import regions as regions_lib
 

@@ -16,14 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from artpedia_jax import device_scoring
-from artpedia_jax import evaluation
-from artpedia_jax import metrics as metrics_lib
-from artpedia_jax import painting_collection
-from artpedia_jax import painting_files
-from artpedia_jax import report as report_lib
-from artpedia_jax import restore as restore_lib
-from artpedia_jax import sentences as sentences_lib
+from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.evaluation import device_scorer as device_scoring
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import metrics as metrics_lib
+from artpedia_jax.evaluation import report as report_lib
+from artpedia_jax.inference import painting_collection
+from artpedia_jax.inference import painting_files
+from artpedia_jax.inference import sentences as sentences_lib
 from tfds_artpedia import errors
 
 CACHE_DIR = 'inference_cache'

@@ -27,9 +27,9 @@ from PIL import Image
 from werkzeug import exceptions
 from werkzeug import serving
 
-from artpedia_jax import annotation_page
-from artpedia_jax import inference
-from artpedia_jax import painting_files
+from artpedia_jax.inference import annotation_page
+from artpedia_jax.inference import painting_files
+from artpedia_jax.inference import predictor as inference
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 MAX_TEXT_CHARS = 20_000

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 
-from artpedia_jax import bert
-from artpedia_jax import weights_import
+from artpedia_jax.model import bert
+from artpedia_jax.model import weights_import
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'

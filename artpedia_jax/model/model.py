@@ -28,12 +28,12 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from artpedia_jax import bert
-from artpedia_jax import bert_import
-from artpedia_jax import resnet
-from artpedia_jax import scoring
-from artpedia_jax import vocab as vocab_lib
-from artpedia_jax import weights_import
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.model import bert
+from artpedia_jax.model import bert_import
+from artpedia_jax.model import resnet
+from artpedia_jax.model import scoring
+from artpedia_jax.model import weights_import
 
 Array = jax.Array
 CLASSIFIER_INPUTS = ('text_image', 'text')  # the values of config.model.classifier_inputs

@@ -9,7 +9,7 @@ the ids and evaluation needs neither the training split nor the model folder. A 
 item is the vocabulary's own JSON, as before BERT existed.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 import dataclasses
 import os
 from typing import Any
@@ -17,19 +17,19 @@ from typing import Any
 from absl import logging
 import ml_collections
 
-from artpedia_jax import bert
-from artpedia_jax import bert_import
-from artpedia_jax import vocab as vocab_lib
-from artpedia_jax import wordpiece
+from artpedia_jax.data import tokenizer as tokenizer_lib
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.data import wordpiece
+from artpedia_jax.model import bert
+from artpedia_jax.model import bert_import
 
-Tokenizer = vocab_lib.Vocabulary | wordpiece.WordPieceTokenizer
 _BERT_CONFIG_KEY = 'bert_config'
 
 
 @dataclasses.dataclass(frozen=True)
 class TextInputs:
   """What turns sentences into the text encoder's inputs."""
-  tokenizer: Tokenizer
+  tokenizer: tokenizer_lib.Tokenizer
   bert_config: bert.BertConfig | None = None  # None: the bi-GRU
 
   def __post_init__(self):
@@ -76,17 +76,7 @@ def build(config: ml_collections.ConfigDict,
   tokenizer = wordpiece.WordPieceTokenizer.from_file(
       os.path.join(folder, bert_import.TOKENIZER_FILE))
   logging.info('BERT tokenizer of %s: %d tokens.', folder, len(tokenizer))
-  log_truncated(tokenizer, (s for i in range(len(train_source))
+  tokenizer_lib.log_truncated(tokenizer, (s for i in range(len(train_source))
                             for s in train_source[i]['sentences']),
                 config.dataset.max_words, 'Training split')
   return TextInputs(tokenizer, bert_import.read_config(folder))
-
-
-def log_truncated(tokenizer: Tokenizer, texts: Iterable[str | bytes], max_len: int,
-                  what: str) -> int:
-  """Logs (and returns) how many of `texts` are cut to `max_len` tokens."""
-  texts = list(texts)
-  count = tokenizer.count_truncated(texts, max_len)
-  logging.info('%s: %d of %d sentences truncated to %d tokens '
-               '(config.dataset.max_words).', what, count, len(texts), max_len)
-  return count

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 
-from artpedia_jax import resnet
+from artpedia_jax.model import resnet
 
 # NNX variable name → torchvision tensor name.
 _TORCH_LEAF_NAMES = {

@@ -20,20 +20,20 @@ import ml_collections
 import numpy as np
 import tensorboardX
 
-from artpedia_jax import checkpoint as checkpoint_lib
 from artpedia_jax import config_checks
-from artpedia_jax import dataset
-from artpedia_jax import evaluation
-from artpedia_jax import metric_window
-from artpedia_jax import model as model_lib
-from artpedia_jax import model_selection
-from artpedia_jax import optim
-from artpedia_jax import pipeline
-from artpedia_jax import prefetch
-from artpedia_jax import sharding as sharding_lib
-from artpedia_jax import text_inputs
-from artpedia_jax import train_step as train_step_lib
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.checkpoints import manager as checkpoint_lib
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import prefetch
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.model import text_inputs
+from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import metric_window
+from artpedia_jax.train import model_selection
+from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step_lib
 from tfds_artpedia import errors
 
 

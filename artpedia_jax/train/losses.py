@@ -8,7 +8,7 @@ as negatives (sentence j describes painting i as well).
 import jax
 import jax.numpy as jnp
 
-from artpedia_jax import scoring
+from artpedia_jax.model import scoring
 
 Array = jax.Array
 

@@ -16,7 +16,7 @@ import jax
 import ml_collections
 import optax
 
-from artpedia_jax import model as model_lib
+from artpedia_jax.model import model as model_lib
 
 BACKBONE, TEXT, FROZEN, HEAD = 'backbone', 'text', 'frozen', 'head'
 OPTIMIZERS = ('adam', 'adamw')  # the values of config.optimizer.name

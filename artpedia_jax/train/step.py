@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from artpedia_jax import losses
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import sharding as sharding_lib
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import losses
+from artpedia_jax.train import optim
 
 TrainState = dict[str, Any]
 Batch = dict[str, jax.Array]

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from artpedia_jax import pipeline
-from tests import cli_helpers
-from tests import e2e_helpers
+from artpedia_jax.data import pipeline
+from tests.helpers import cli_helpers
+from tests.helpers import e2e_helpers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 

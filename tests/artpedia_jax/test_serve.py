@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from tests import cli_helpers
-from tests import e2e_helpers
+from tests.helpers import cli_helpers
+from tests.helpers import e2e_helpers
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 

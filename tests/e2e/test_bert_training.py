@@ -14,14 +14,14 @@ import jax
 import numpy as np
 import pytest
 
-from artpedia_jax import dataset
-from artpedia_jax import inference
-from artpedia_jax import pipeline
-from artpedia_jax import restore
-from artpedia_jax import train
-from artpedia_jax import vocab as vocab_lib
-from tests import bert_fixtures
-from tests import e2e_helpers
+from artpedia_jax.checkpoints import restore
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.inference import predictor as inference
+from artpedia_jax.train import loop as train
+from tests.helpers import bert_fixtures
+from tests.helpers import e2e_helpers
 
 pytestmark = pytest.mark.slow
 _PUNCTUATION = ('.', ',', ';', ':', "'", '-', '(', ')')

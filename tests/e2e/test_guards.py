@@ -7,13 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from artpedia_jax import checkpoint
-from artpedia_jax import dataset
-from artpedia_jax import restore
-from artpedia_jax import sharding
-from artpedia_jax import train
-from artpedia_jax import train_step as train_step_lib
-from tests import e2e_helpers
+from artpedia_jax.checkpoints import manager as checkpoint
+from artpedia_jax.checkpoints import restore
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.parallel import sharding
+from artpedia_jax.train import loop as train
+from artpedia_jax.train import step as train_step_lib
+from tests.helpers import e2e_helpers
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-from artpedia_jax import dataset
-from artpedia_jax import distributed
-from artpedia_jax import train
-from tests import e2e_helpers
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.parallel import distributed
+from artpedia_jax.train import loop as train
+from tests.helpers import e2e_helpers
 from tfds_artpedia import errors
 
 STEPS = 6

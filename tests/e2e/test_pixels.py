@@ -11,19 +11,19 @@ from PIL import Image
 import pytest
 import safetensors.numpy
 
-from artpedia_jax import dataset
-from artpedia_jax import evaluation
 from artpedia_jax import extract_features
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import pipeline
-from artpedia_jax import sharding
-from artpedia_jax import train
-from artpedia_jax import train_step
-from artpedia_jax import vocab as vocab_lib
-from tests import e2e_helpers
-from tests import test_weights_import
-from tests import train_fixtures
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding
+from artpedia_jax.train import loop as train
+from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step
+from tests.artpedia_jax.model import test_weights_import
+from tests.helpers import e2e_helpers
+from tests.helpers import train_fixtures
 from tfds_artpedia import regions as regions_lib
 
 IMAGE_SIZE = 64  # a 2 x 2 grid of regions

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from artpedia_jax import dataset
-from artpedia_jax import train
-from tests import e2e_helpers
-from tests import test_checkpoint
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.train import loop as train
+from tests.artpedia_jax.checkpoints import test_manager as test_checkpoint
+from tests.helpers import e2e_helpers
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import jax
 import numpy as np
 import pytest
 
-from artpedia_jax import checkpoint
-from artpedia_jax import dataset
-from artpedia_jax import evaluation
-from artpedia_jax import restore
-from artpedia_jax import train
-from tests import e2e_helpers
+from artpedia_jax.checkpoints import manager as checkpoint
+from artpedia_jax.checkpoints import restore
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.train import loop as train
+from tests.helpers import e2e_helpers
 
 pytestmark = pytest.mark.slow
 

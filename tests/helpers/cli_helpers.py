@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests import e2e_helpers
+from tests.helpers import e2e_helpers
 
 
 def run_module(module: str, *args: str, stdin: str | None = None

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from artpedia_jax import metrics as metrics_lib
-from artpedia_jax import pipeline
+from artpedia_jax.data import pipeline
+from artpedia_jax.evaluation import metrics as metrics_lib
 from configs import test as test_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 
-from tfds_artpedia import sample_scene
+from tfds_artpedia.sample import scene as sample_scene
 
 
 def labelled(painting):

@@ -4,8 +4,8 @@ from flax import nnx
 import jax
 import numpy as np
 
-from artpedia_jax import model as model_lib
-from artpedia_jax import pipeline
+from artpedia_jax.data import pipeline
+from artpedia_jax.model import model as model_lib
 from configs import test as test_config
 
 FEATURE_DIM = 24

@@ -11,8 +11,8 @@ import sys
 from PIL import Image
 import pytest
 
-from tests import fault_server
-from tests.fault_server import Reply
+from tests.helpers import fault_server
+from tests.helpers.fault_server import Reply
 from tfds_artpedia import annotations
 from tfds_artpedia import download
 

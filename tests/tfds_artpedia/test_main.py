@@ -13,9 +13,9 @@ import tensorflow_datasets as tfds
 
 from tfds_artpedia import __main__ as build_command
 from tfds_artpedia import regions
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_folder
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import folder as sample_folder
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NUM_PAINTINGS = 12  # 10 train, 1 validation, 1 test

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tfds_artpedia import regions
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_folder
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import folder as sample_folder
 
 NUM_PAINTINGS = 3
 

@@ -11,9 +11,9 @@ from absl import app
 from absl import flags
 
 from tfds_artpedia import cli
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_folder
-from tfds_artpedia import sample_statistics
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import folder as sample_folder
+from tfds_artpedia.sample import statistics as sample_statistics
 
 _OUT = flags.DEFINE_string('out', None,
                            'Folder to write artpedia.json, images/ and regions/ into.',

@@ -24,11 +24,11 @@ import numpy as np
 from PIL import Image
 
 from tfds_artpedia import errors
-from tfds_artpedia import sample_noise
-from tfds_artpedia import sample_realistic_sentences as realistic_sentences
-from tfds_artpedia import sample_scene as scene
-from tfds_artpedia import sample_sentences as sentences
-from tfds_artpedia.sample_scene import pick
+from tfds_artpedia.sample import noise as sample_noise
+from tfds_artpedia.sample import realistic_sentences
+from tfds_artpedia.sample import scene
+from tfds_artpedia.sample import sentences
+from tfds_artpedia.sample.scene import pick
 
 SPLITS = ('train', 'val', 'test')
 _TITLE_ADJECTIVES = ('Quiet', 'Silent', 'Distant', 'Golden', 'Lonely', 'Hidden', 'Northern')

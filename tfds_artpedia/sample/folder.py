@@ -18,8 +18,8 @@ from PIL import Image
 
 from tfds_artpedia import errors
 from tfds_artpedia import regions as regions_lib
-from tfds_artpedia import sample_corpus
-from tfds_artpedia.sample_corpus import SamplePainting
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample.corpus import SamplePainting
 
 REGION_FORMATS = ('npz', 'tsv')
 _ENCODERS = {'jpg': ('JPEG', {'quality': 90}), 'png': ('PNG', {'optimize': False})}

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tfds_artpedia.sample_scene import pick
-from tfds_artpedia.sample_sentences import capitalise, Sentence
+from tfds_artpedia.sample.scene import pick
+from tfds_artpedia.sample.sentences import capitalise, Sentence
 
 LONG_WORDS = 60  # a run-on sentence has more (whitespace-separated) words than this
 _ORDINARY_KINDS = ('visual', 'contextual')  # the kinds noise may turn into another one

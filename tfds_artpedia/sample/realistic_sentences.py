@@ -27,11 +27,11 @@ import math
 
 import numpy as np
 
-from tfds_artpedia import sample_lexicon
-from tfds_artpedia import sample_scene as scene
-from tfds_artpedia import sample_sentences
-from tfds_artpedia.sample_scene import Background, pick, SceneObject
-from tfds_artpedia.sample_sentences import a, capitalise, Sentence
+from tfds_artpedia.sample import lexicon as sample_lexicon
+from tfds_artpedia.sample import scene
+from tfds_artpedia.sample import sentences as sample_sentences
+from tfds_artpedia.sample.scene import Background, pick, SceneObject
+from tfds_artpedia.sample.sentences import a, capitalise, Sentence
 
 # The kinds of `sample_sentences.SENTENCE_KINDS`, and three that only this corpus has:
 SENTENCE_KINDS = sample_sentences.SENTENCE_KINDS + (

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tfds_artpedia import sample_scene as scene
-from tfds_artpedia.sample_scene import SceneObject, Background, pick
+from tfds_artpedia.sample import scene
+from tfds_artpedia.sample.scene import SceneObject, Background, pick
 
 # Why a sentence is in the list it is in (`SamplePainting.visual_kinds`, `contextual_kinds`):
 SENTENCE_KINDS = (

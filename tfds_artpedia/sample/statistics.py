@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from tfds_artpedia import sample_noise
-from tfds_artpedia import sample_sentences
-from tfds_artpedia.sample_corpus import SamplePainting, SPLITS
+from tfds_artpedia.sample import noise as sample_noise
+from tfds_artpedia.sample import sentences as sample_sentences
+from tfds_artpedia.sample.corpus import SamplePainting, SPLITS
 
 
 def words(sentence: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from artpedia_jax import checkpoint_checksums
+from artpedia_jax.checkpoints import checksums as checkpoint_checksums
 
 
 @pytest.fixture

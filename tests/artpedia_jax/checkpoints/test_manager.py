@@ -1,4 +1,4 @@
-"""Tests of artpedia_jax.checkpoint on 8 fake CPU devices (tests/conftest.py)."""
+"""Tests of artpedia_jax.checkpoints.manager on 8 fake CPU devices (tests/conftest.py)."""
 
 import glob
 import logging
@@ -13,8 +13,8 @@ import numpy as np
 import optax
 import pytest
 
-from artpedia_jax import checkpoint
-from artpedia_jax import checkpoint_checksums
+from artpedia_jax.checkpoints import checksums as checkpoint_checksums
+from artpedia_jax.checkpoints import manager as checkpoint
 
 P = jax.sharding.PartitionSpec
 

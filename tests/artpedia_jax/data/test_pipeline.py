@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from artpedia_jax import pipeline
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
 from configs import test as test_config
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
 

@@ -6,7 +6,7 @@ import json
 import grain
 import numpy as np
 
-from artpedia_jax import prefetch
+from artpedia_jax.data import prefetch
 
 
 def _iterator():

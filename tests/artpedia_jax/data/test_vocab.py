@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from artpedia_jax import vocab as vocab_lib
+from artpedia_jax.data import vocab as vocab_lib
 
 SENTENCES = [b'The red circle, left of the SQUARE.', 'A red square; a blue circle!',
              'Painted in 1503 by Leonardo.']

@@ -6,14 +6,14 @@ import jax
 import numpy as np
 import pytest
 
-from artpedia_jax import dataset
-from artpedia_jax import evaluation
-from artpedia_jax import model as model_lib
-from artpedia_jax import pipeline
-from artpedia_jax import sharding
-from artpedia_jax import vocab as vocab_lib
-from tests import e2e_helpers
-from tests import train_fixtures
+from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding
+from tests.helpers import e2e_helpers
+from tests.helpers import train_fixtures
 
 CHUNK = 8  # eval_batch_size, one row per device
 NUM_PAINTINGS = 30  # 4 chunks, the last with 6 paintings and 2 padding rows

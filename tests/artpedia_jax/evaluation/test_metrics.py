@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from artpedia_jax import metrics
+from artpedia_jax.evaluation import metrics
 
 # Three paintings; painting 0: 2 visual + 1 contextual, 1: 1 visual + 2 contextual,
 # 2: 1 visual and no contextual sentence.

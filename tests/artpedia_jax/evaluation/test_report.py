@@ -5,8 +5,8 @@ import re
 import numpy as np
 from PIL import Image
 
-from artpedia_jax import metrics
-from artpedia_jax import report
+from artpedia_jax.evaluation import metrics
+from artpedia_jax.evaluation import report
 
 # Painting 0: visual 0, 1 and contextual 2; painting 1: visual 3 and contextual 4;
 # painting 2: visual 5.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from artpedia_jax import text_baseline
+from artpedia_jax.evaluation import text_baseline
 
 VISUAL = ['a red robe over the kneeling figure', 'the sky is blue above the hills',
           'a white dove hovers over the figure', 'gold light falls on the red robe',

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from artpedia_jax import evaluation
+from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.data import pipeline
+from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.inference import painting_files
+from artpedia_jax.inference import predictor as inference
 from tfds_artpedia import regions as regions_lib
-from artpedia_jax import inference
-from artpedia_jax import painting_files
-from artpedia_jax import pipeline
-from artpedia_jax import restore as restore_lib
-from artpedia_jax import vocab as vocab_lib
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 

@@ -1,6 +1,6 @@
 """The sentence splitter on the abbreviations, numbers and quotes of texts about art."""
 
-from artpedia_jax import sentences
+from artpedia_jax.inference import sentences
 
 
 def test_hard_cases_stay_inside_their_sentence():

@@ -13,8 +13,8 @@ import uuid
 from PIL import Image
 import pytest
 
-from artpedia_jax import inference
-from artpedia_jax import web
+from artpedia_jax.inference import predictor as inference
+from artpedia_jax.inference import web_app as web
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 

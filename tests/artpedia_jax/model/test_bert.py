@@ -15,14 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import bert
-from artpedia_jax import bert_import
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import report
-from artpedia_jax import wordpiece
-from tests import bert_fixtures
-from tests import train_fixtures
+from artpedia_jax.data import wordpiece
+from artpedia_jax.evaluation import report
+from artpedia_jax.model import bert
+from artpedia_jax.model import bert_import
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.train import optim
+from tests.helpers import bert_fixtures
+from tests.helpers import train_fixtures
 
 
 def _erf(x):

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import model as model_lib
-from tests import train_fixtures
+from artpedia_jax.model import model as model_lib
+from tests.helpers import train_fixtures
 
 TOLERANCE = 1e-2
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from artpedia_jax import losses
-from artpedia_jax import model as model_lib
-from artpedia_jax import scoring
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.model import scoring
+from artpedia_jax.train import losses
 from configs import test as test_config
 
 VOCAB = 30

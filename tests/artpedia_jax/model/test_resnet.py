@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import resnet
+from artpedia_jax.model import resnet
 
 # torchvision's parameter counts (resnetN().parameters()) less the 1000-way classifier.
 TORCHVISION_PARAMETERS_WITHOUT_FC = {

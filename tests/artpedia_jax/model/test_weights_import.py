@@ -15,8 +15,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 import pytest
 import safetensors.numpy
 
-from artpedia_jax import resnet
-from artpedia_jax import weights_import
+from artpedia_jax.model import resnet
+from artpedia_jax.model import weights_import
 
 # torchvision: blocks per stage and whether blocks are Bottlenecks.
 TORCHVISION_LAYOUT = {18: ((2, 2, 2, 2), False), 50: ((3, 4, 6, 3), True)}

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import losses
-from tests import reference_losses
+from artpedia_jax.train import losses
+from tests.helpers import reference_losses
 
 MARGIN = 0.2
 

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from artpedia_jax import metric_window
+from artpedia_jax.train import metric_window
 
 
 def _metrics(loss: float, skipped: bool) -> dict:

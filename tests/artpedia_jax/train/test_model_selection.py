@@ -2,7 +2,7 @@
 
 import pytest
 
-from artpedia_jax import model_selection
+from artpedia_jax.train import model_selection
 
 
 def _metrics(rsum, ap):

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import optim
-from tests import train_fixtures
+from artpedia_jax.train import optim
+from tests.helpers import train_fixtures
 
 PEAK = 1e-2
 WARMUP = 4

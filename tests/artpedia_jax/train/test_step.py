@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from artpedia_jax import model as model_lib
-from artpedia_jax import optim
-from artpedia_jax import sharding
-from artpedia_jax import train_step
-from tests import reference_losses
-from tests import train_fixtures
+from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding
+from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step
+from tests.helpers import reference_losses
+from tests.helpers import train_fixtures
 
 
 def _loss_and_grads(config, params, graphdef, batch, devices):

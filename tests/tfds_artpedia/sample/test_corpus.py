@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 
-from tests import sample_helpers
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_sentences
-from tfds_artpedia import sample_statistics
+from tests.helpers import sample_helpers
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import sentences as sample_sentences
+from tfds_artpedia.sample import statistics as sample_statistics
 
 _WELL_FORMED_KINDS = ('visual', 'contextual', 'other_work', 'other_work_marked', 'misfiled',
                       'long')

@@ -11,8 +11,8 @@ from PIL import Image
 import pytest
 
 from tfds_artpedia import errors
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_folder
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import folder as sample_folder
 
 
 def _write_folder(out_dir, num_paintings, seed=0, region_format='npz'):

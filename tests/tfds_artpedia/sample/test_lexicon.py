@@ -4,7 +4,7 @@ import collections
 
 import numpy as np
 
-from tfds_artpedia import sample_lexicon
+from tfds_artpedia.sample import lexicon as sample_lexicon
 
 
 def _lexicon(seed, scale=0.2):

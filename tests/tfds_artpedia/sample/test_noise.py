@@ -2,8 +2,8 @@
 
 import re
 
-from tests import sample_helpers
-from tfds_artpedia import sample_statistics
+from tests.helpers import sample_helpers
+from tfds_artpedia.sample import statistics as sample_statistics
 
 _WORD = re.compile(r"[a-z]+")
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as sklearn_metrics
 
-from artpedia_jax import text_baseline
-from tests import sample_helpers
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_realistic_sentences as realistic
-from tfds_artpedia import sample_scene
-from tfds_artpedia import sample_statistics
+from artpedia_jax.evaluation import text_baseline
+from tests.helpers import sample_helpers
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import realistic_sentences as realistic
+from tfds_artpedia.sample import scene as sample_scene
+from tfds_artpedia.sample import statistics as sample_statistics
 
 _WORD = re.compile(r"[a-z]+")
 _COLOUR_OF_WORD = {word: colour for colour, words in realistic.COLOUR_WORDS.items()

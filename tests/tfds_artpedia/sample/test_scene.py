@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from tests import sample_helpers
+from tests.helpers import sample_helpers
 from tfds_artpedia import regions
-from tfds_artpedia import sample_corpus
-from tfds_artpedia import sample_scene
+from tfds_artpedia.sample import corpus as sample_corpus
+from tfds_artpedia.sample import scene as sample_scene
 
 
 def test_regions_have_detector_shapes(sample_paintings):

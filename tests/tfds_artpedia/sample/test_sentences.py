@@ -2,10 +2,10 @@
 
 import re
 
-from tests import sample_helpers
-from tfds_artpedia import sample_scene
-from tfds_artpedia import sample_sentences
-from tfds_artpedia import sample_statistics
+from tests.helpers import sample_helpers
+from tfds_artpedia.sample import scene as sample_scene
+from tfds_artpedia.sample import sentences as sample_sentences
+from tfds_artpedia.sample import statistics as sample_statistics
 
 _WORD = re.compile(r"[a-z]+")
 _ALL_COLOURS = {**sample_scene.COLOURS, **sample_scene.BACKGROUND_COLOURS}

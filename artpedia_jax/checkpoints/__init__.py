@@ -1,0 +1,1 @@
+"""Checkpoints: the Orbax manager, file checksums, and restoring a trained model."""

@@ -1,0 +1,1 @@
+"""Data: the built dataset, tokenizers, and the host pipeline that makes batches."""

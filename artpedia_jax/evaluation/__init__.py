@@ -1,0 +1,1 @@
+"""Evaluation: scoring a split on the devices, metrics, baselines and the report."""

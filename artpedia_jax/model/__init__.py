@@ -1,0 +1,1 @@
+"""Model: painting and text encoders, region-word scorers, pretrained-weight importers."""

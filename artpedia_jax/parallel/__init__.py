@@ -1,0 +1,1 @@
+"""Parallelism: the device mesh, batch shardings and multi-process start-up."""

@@ -1,0 +1,1 @@
+"""Training: losses, optimiser, the jitted step, model selection and the loop."""

@@ -1,0 +1,1 @@
+"""The generated corpora: the embedded sample and the realistic-text variant."""

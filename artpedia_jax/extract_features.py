@@ -31,12 +31,12 @@ import numpy as np
 from PIL import Image
 import tqdm
 
-from artpedia_jax import config_checks
 from artpedia_jax import console
 from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.model import model as model_lib
+from artpedia_jax.train import config_checks
 from tfds_artpedia import cli
 from tfds_artpedia import regions as regions_lib
 

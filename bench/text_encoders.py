@@ -21,11 +21,11 @@ import jax
 from ml_collections import config_flags
 import numpy as np
 
-from artpedia_jax import config_checks
 from artpedia_jax import console
 from artpedia_jax.model import bert
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import config_checks
 from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file(

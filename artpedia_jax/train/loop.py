@@ -20,7 +20,6 @@ import ml_collections
 import numpy as np
 import tensorboardX
 
-from artpedia_jax import config_checks
 from artpedia_jax.checkpoints import manager as checkpoint_lib
 from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.data import pipeline
@@ -30,6 +29,7 @@ from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.model import text_inputs
 from artpedia_jax.parallel import sharding as sharding_lib
+from artpedia_jax.train import config_checks
 from artpedia_jax.train import metric_window
 from artpedia_jax.train import model_selection
 from artpedia_jax.train import optim

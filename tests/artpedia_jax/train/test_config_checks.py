@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from artpedia_jax import config_checks
+from artpedia_jax.train import config_checks
 from configs import align, align_pixels, sample, sample_pixels, sample_realistic
 from configs import test as test_config
 

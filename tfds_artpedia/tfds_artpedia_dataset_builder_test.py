@@ -24,7 +24,7 @@ class _ArtpediaConfigTest(tfds.testing.DatasetBuilderTestCase):
   def _make_builder(self, config=None):
     # This test case reads back with tf.data (`as_dataset`), which TFDS implements for
     # tfrecord only; the default array_record files are checked with `tfds.data_source`
-    # in tests/test_build_cli.py.
+    # in tests/tfds_artpedia/test_main.py.
     return self.dataset_class(data_dir=self.tmp_dir, config=config, version=self.VERSION,
                               num_paintings=DUMMY_PAINTINGS, file_format='tfrecord')
 

@@ -33,6 +33,8 @@ import tqdm
 
 from artpedia_jax import console
 from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.model import model as model_lib
@@ -91,8 +93,9 @@ def extract(config: ml_collections.ConfigDict, out_dir: str, *,
   dataset.prepare(config)
   os.makedirs(out_dir, exist_ok=True)
   encode = _encoder_fn(config)
-  transform = pipeline.painting_inputs(config, train=False)
-  sources = {split: pipeline.open_source(config, split) for split in splits}
+  inputs = input_spec.InputSpec.from_config(config)
+  transform = painting_inputs.painting_inputs(inputs, train=False)
+  sources = {split: pipeline.open_source(inputs, split) for split in splits}
   pending = {split: _pending(source, out_dir) for split, source in sources.items()}
   total = sum(len(indices) for indices in pending.values())
   logging.info('Extracting %s features of %d paintings into %s (%d already there).',

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
 from artpedia_jax.data import pipeline
 from artpedia_jax.model import model as model_lib
@@ -110,7 +111,7 @@ def random_sentence_fields(rng: np.random.Generator, config,
   slots = 1 + pipeline.extra_cls_sentences(data.cls_sentences)
   sentences = random_tokens(rng, (b, slots), data.max_words, vocab_size)
   width = length_buckets.width_for(length_buckets.num_words(sentences).max(),
-                                   pipeline.bucket_widths(config))
+                                   input_spec.InputSpec.from_config(config).bucket_widths)
   sentences = length_buckets.trim(sentences, width)
   labels = rng.integers(0, 2, (b, slots)).astype(np.float32)
   labels[:, 0] = 1.0  # slot 0: the ranking sentence, a visual one
@@ -122,10 +123,12 @@ def time_train_step(config, mesh, model, batch, steps: int) -> tuple[float, floa
   """(compile seconds, seconds per step) of the real train step on a global `batch`."""
   graphdef, variables = model_lib.split(model)
   variables = jax.tree.map(jnp.copy, variables)  # the step donates these, not the model's
-  optimizer = optim.make_optimizer(config, total_steps=1000)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=1000)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   step, compile_s = compile_seconds(
-      train_step_lib.make_train_step(graphdef, optimizer, config, mesh), state, batch)
+      train_step_lib.make_train_step(
+          graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh),
+      state, batch)
   state, metrics = step(state, batch)  # warm-up; the state is donated, so thread it
   jax.block_until_ready(metrics)
   start = time.perf_counter()

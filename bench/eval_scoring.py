@@ -40,8 +40,10 @@ from ml_collections import config_flags
 import numpy as np
 
 from artpedia_jax import console
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
-from artpedia_jax.data import pipeline
+from artpedia_jax.evaluation import device_scorer
 from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding as sharding_lib
@@ -63,12 +65,12 @@ _CHILD_SCORE = flags.DEFINE_string(
 _RESULT_PREFIX = 'RESULT '
 
 
-def random_split(config, paintings: int, sentences: int) -> pipeline.EvalSplit:
+def random_split(config, paintings: int, sentences: int) -> eval_split.EvalSplit:
   """A split of random regions and tokens; sentence j belongs to painting j mod P."""
   rng = np.random.default_rng(0)
   regions, boxes, region_mask = common.random_regions(
       rng, paintings, config.dataset.max_regions, _FEATURE_DIM.value)
-  return pipeline.EvalSplit(
+  return eval_split.EvalSplit(
       painting_ids=np.asarray([f'p{i}' for i in range(paintings)]),
       titles=np.asarray([f'title {i}' for i in range(paintings)]),
       paintings={'regions': regions, 'boxes': boxes, 'region_mask': region_mask},
@@ -87,7 +89,7 @@ def executed_words(config, tokens: np.ndarray, chunk: int) -> int:
   """Sentence positions the evaluator runs: chunks of the length-sorted sentences, each
   padded to the bucket of its longest (the last chunk's padding rows at its width)."""
   lengths = np.sort(length_buckets.num_words(tokens))
-  widths = pipeline.bucket_widths(config)
+  widths = input_spec.InputSpec.from_config(config).bucket_widths
   return sum(chunk * length_buckets.width_for(lengths[a:a + chunk].max(), widths)
              for a in range(0, len(lengths), chunk))
 
@@ -120,7 +122,7 @@ def measure_one(config) -> dict:
                                   feature_dim=_FEATURE_DIM.value,
                                   rngs=nnx.Rngs(config.seed))
   graphdef, variables = model_lib.split(model)
-  scorer = evaluation.make_device_scorer(graphdef, config, mesh)
+  scorer = device_scorer.DeviceScorer(graphdef, device_scorer.EvalSpec.from_config(config), mesh)
   score = lambda variables, split: evaluation.SplitEvaluator(
       scorer, split, split_name='bench').run(variables, step=0).scores.scores
   log = lambda message: print(f'[{config.model.score}] {message}', file=sys.stderr,

@@ -98,7 +98,7 @@ def _model_and_optimizer(config, *, abstract: bool):
       feature_dim=_FEATURE_DIM.value,
       rngs=nnx.Rngs(config.seed))
   graphdef, variables = model_lib.split(nnx.eval_shape(make) if abstract else make())
-  optimizer = optim.make_optimizer(config, total_steps=1000)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=1000)
   init = lambda: train_step_lib.init_state(variables, optimizer.tx)
   return graphdef, (jax.eval_shape(init) if abstract else init()), optimizer
 
@@ -113,7 +113,8 @@ def _per_device_bytes(compiled) -> int:
 def _compiled_bytes(config, batch_size: int, mesh) -> int:
   """Bytes per device of the step compiled from abstract inputs (nothing allocated)."""
   graphdef, state, optimizer = _model_and_optimizer(config, abstract=True)
-  step = train_step_lib.make_train_step(graphdef, optimizer, config, mesh)
+  step = train_step_lib.make_train_step(
+      graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh)
   with_sharding = lambda tree, s: jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree)
   compiled = step.lower(
@@ -131,7 +132,8 @@ def step_time_table(config, device_counts: list[int], steps: int) -> None:
   for n in device_counts:
     mesh = sharding_lib.make_mesh(jax.devices()[:n])
     graphdef, state, optimizer = _model_and_optimizer(config, abstract=False)
-    step = train_step_lib.make_train_step(graphdef, optimizer, config, mesh)
+    step = train_step_lib.make_train_step(
+        graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh)
     state = sharding_lib.replicate(mesh, state)
     batch = sharding_lib.global_batch(
         mesh, _random_batch(_batch_shapes(config, config.batch_size), rng))

@@ -53,7 +53,8 @@ def _count(tree) -> int:
 def _model(config, encoder: str) -> model_lib.ArtpediaModel:
   config.model.text_encoder = encoder
   return model_lib.ArtpediaModel(
-      model_lib.ModelSpec.from_config(config), vocab_size=_VOCAB_SIZE.value, feature_dim=_FEATURE_DIM.value,
+      model_lib.ModelSpec.from_config(config), vocab_size=_VOCAB_SIZE.value,
+      feature_dim=_FEATURE_DIM.value,
       rngs=nnx.Rngs(config.seed),
       bert_config=bert.BERT_BASE if encoder == 'bert' else None)
 

@@ -12,7 +12,7 @@ os.environ['XLA_FLAGS'] = ' '.join(
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from tfds_artpedia.sample import corpus as sample_corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfds_artpedia.sample import corpus as sample_corpus  # pylint: disable=wrong-import-position
 
 # Library code reads absl flags (e.g. logging); pytest never parses them.
 flags.FLAGS.mark_as_parsed()

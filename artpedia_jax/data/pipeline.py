@@ -1,4 +1,4 @@
-"""Input pipeline: `tfds.data_source` (array_record) → grain batches of fixed shapes.
+"""Training input pipeline: `tfds.data_source` (array_record) → grain batches of fixed shapes.
 
 Training order. The visual sentences of the split, as (record, sentence) pairs, form one
 *global* stream: each epoch is a fresh permutation of all pairs (grain's index shuffle,
@@ -23,15 +23,6 @@ painting of the *global* batch (the per-record longest sentence comes from a sca
 once, `record_max_words`), so every process pads to the same width without talking to the
 others.
 
-Painting inputs. With region features (`config.model.backbone` empty) a batch carries
-`regions`, `boxes` and `region_mask`; with a pixel backbone it carries `images` instead,
-uint8 [b, S, S, 3] with S = `dataset.image_size`: decoded JPEG, for training a random
-crop (area ≥ `dataset.crop_min_scale` of the image, aspect ratio in [3/4, 4/3]) and an
-optional mirror drawn with the same (seed, position) RNG; for evaluation the whole image.
-Either is resized to S x S without keeping the aspect, so that the backbone's grid cells
-tile the whole (cropped) painting. Normalisation is the model's (`resnet.normalize`, the
-statistics of the ImageNet weights it imports), so the images stay uint8 here.
-
 Sentences become `dataset.max_words` token ids with the run's tokenizer
 (`tokenizer_lib.Tokenizer`): the training split's word vocabulary for the bi-GRU, or a BERT
 folder's word-piece tokenizer (`[CLS] pieces [SEP]`, see `wordpiece`); longer sentences
@@ -42,18 +33,16 @@ Per-example transforms are plain numpy and Pillow: no jax here.
 
 from collections.abc import Sequence
 import dataclasses
-import io
-import math
 from typing import Any
 
 from absl import logging
 import grain
-import ml_collections
 import numpy as np
-from PIL import Image
 import tensorflow_datasets as tfds
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import tokenizer as tokenizer_lib
 from artpedia_jax.data import vocab as vocab_lib
 
@@ -61,13 +50,11 @@ Record = dict[str, Any]
 # Threads per process that read records and build batches: enough to overlap reading with
 # the train step; more mostly contend for the GIL (workers are the way to scale).
 _READ_THREADS = 2
-_CROP_ASPECT_RANGE = (3 / 4, 4 / 3)
-_CROP_ATTEMPTS = 10  # random crops tried before falling back to the whole image
 
 
-def open_source(config: ml_collections.ConfigDict, split: str, *,
+def open_source(spec: input_spec.InputSpec, split: str, *,
                 decode_images: bool = False) -> Sequence[Record]:
-  """The random-access source of one split (build it first: `dataset.prepare(config)`).
+  """The random-access source of one split (build it first: `ensure_built.prepare(config)`).
 
   Training and evaluation use region features only, so the JPEG stays undecoded bytes
   (`tfds.decode.SkipDecoding` works on the numpy path, without TensorFlow); pass
@@ -77,11 +64,12 @@ def open_source(config: ml_collections.ConfigDict, split: str, *,
   # pylint: disable-next=g-import-not-at-top,unused-import
   from tfds_artpedia import tfds_artpedia_dataset_builder
   decoders = None if decode_images else {'image': tfds.decode.SkipDecoding()}
-  return tfds.data_source(config.dataset.name, split=split, data_dir=config.dataset.data_dir,
+  return tfds.data_source(spec.dataset_name, split=split, data_dir=spec.data_dir,
                          download=False, decoders=decoders)
 
 
-def _is_visual(record: Record) -> np.ndarray:
+def visual_labels(record: Record) -> np.ndarray:
+  """bool [sentences]: the record's visual/contextual labels."""
   return np.asarray(record['is_visual'], bool).reshape([-1])
 
 
@@ -96,7 +84,7 @@ def visual_pair_index(source: Sequence[Record]) -> np.ndarray:
   pairs, num_without_words = [], 0
   for i in range(len(source)):
     record = source[i]
-    for j in np.flatnonzero(_is_visual(record)):
+    for j in np.flatnonzero(visual_labels(record)):
       if vocab_lib.tokenize(record['sentences'][j]):
         pairs.append((i, j))
       else:
@@ -105,24 +93,6 @@ def visual_pair_index(source: Sequence[Record]) -> np.ndarray:
     logging.info('%d visual sentences without any word left out of the ranking pairs.',
                  num_without_words)
   return np.asarray(pairs, np.int64).reshape([-1, 2])
-
-
-def feature_dim(source: Sequence[Record]) -> int:
-  """The region feature size F of the dataset (the model's input size)."""
-  if not len(source):
-    raise ValueError('The split is empty: check the dataset split and data_dir.')
-  return _padded_regions(source[0], max_regions=0)['regions'].shape[-1]
-
-
-def uses_pixels(config: ml_collections.ConfigDict) -> bool:
-  """Whether paintings enter the model as images (a backbone) or as region features."""
-  return bool(config.model.backbone)
-
-
-def region_feature_dim(config: ml_collections.ConfigDict,
-                       source: Sequence[Record]) -> int | None:
-  """The model's `feature_dim`: F of the dataset's regions, None when a backbone sets it."""
-  return None if uses_pixels(config) else feature_dim(source)
 
 
 def steps_per_epoch(num_pairs: int, batch_size: int) -> int:
@@ -143,116 +113,12 @@ def extra_cls_sentences(cls_sentences: int) -> int:
   return max(cls_sentences - 1, 1)
 
 
-def bucket_widths(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """The padded sentence lengths of `config` (`length_buckets` clipped to `max_words`)."""
-  return length_buckets.widths(config.dataset.length_buckets, config.dataset.max_words)
-
-
 def record_max_words(source: Sequence[Record], vocab: tokenizer_lib.Tokenizer,
                      max_words: int) -> np.ndarray:
   """int32 [records]: the word count (after truncation) of each record's longest sentence."""
   return np.asarray(
       [length_buckets.num_words(vocab.batch_encode(source[i]['sentences'], max_words)).max(
           initial=0) for i in range(len(source))], np.int32)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Shapes:
-  """The fixed sizes that every batch is padded or truncated to."""
-  max_regions: int
-  max_words: int
-  cls_sentences: int
-  bucket_widths: tuple[int, ...]
-
-  @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict) -> '_Shapes':
-    return cls(config.dataset.max_regions, config.dataset.max_words,
-               config.dataset.cls_sentences, bucket_widths(config))
-
-
-def _padded_regions(record: Record, max_regions: int) -> dict[str, np.ndarray]:
-  """Regions, boxes and mask padded to `max_regions`; extra regions beyond it are dropped."""
-  if 'regions' not in record:
-    raise ValueError(f'Record {vocab_lib.as_text(record["id"])!r} has no region features:'
-                     ' use a dataset config that has them (artpedia/regions, artpedia/sample or'
-                     ' artpedia/sample_realistic).')
-  features = np.asarray(record['regions']['features'], np.float32)[:max_regions]
-  boxes = np.asarray(record['regions']['boxes'], np.float32).reshape([-1, 4])[:max_regions]
-  num = len(features)
-  padded = {
-      'regions': np.zeros([max_regions, features.shape[-1]], np.float32),
-      'boxes': np.zeros([max_regions, 4], np.float32),
-      'region_mask': np.arange(max_regions) < num,
-  }
-  padded['regions'][:num] = features
-  padded['boxes'][:num] = boxes
-  return padded
-
-
-@dataclasses.dataclass(frozen=True)
-class _RegionInputs:
-  """Detector regions, padded to `max_regions` (picklable for grain workers)."""
-  max_regions: int
-
-  def __call__(self, record: Record, rng: np.random.Generator | None
-               ) -> dict[str, np.ndarray]:
-    del rng  # Region features are not augmented.
-    return _padded_regions(record, self.max_regions)
-
-
-def _decode_rgb(record: Record) -> Image.Image:
-  """JPEG bytes (`open_source` skips TFDS decoding) or an already decoded array."""
-  image = record['image']
-  if isinstance(image, bytes):
-    return Image.open(io.BytesIO(image)).convert('RGB')
-  return Image.fromarray(np.asarray(image, np.uint8)).convert('RGB')
-
-
-def random_crop_box(width: int, height: int, min_scale: float,
-                    rng: np.random.Generator) -> tuple[int, int, int, int]:
-  """(x0, y0, x1, y1): a random area fraction in [min_scale, 1] and aspect ratio in
-  [3/4, 4/3] (as Inception's crops), or the whole image if none fits in a few tries."""
-  for _ in range(_CROP_ATTEMPTS):
-    area = width * height * rng.uniform(min_scale, 1.0)
-    aspect = math.exp(rng.uniform(*np.log(_CROP_ASPECT_RANGE)))
-    crop_w = int(round(math.sqrt(area * aspect)))
-    crop_h = int(round(math.sqrt(area / aspect)))
-    if 0 < crop_w <= width and 0 < crop_h <= height:
-      x0 = int(rng.integers(0, width - crop_w + 1))
-      y0 = int(rng.integers(0, height - crop_h + 1))
-      return x0, y0, x0 + crop_w, y0 + crop_h
-  return 0, 0, width, height
-
-
-@dataclasses.dataclass(frozen=True)
-class _ImageInputs:
-  """Square uint8 images; `augment` draws a crop and flip from the example's RNG."""
-  image_size: int
-  augment: bool
-  crop_min_scale: float = 1.0
-  random_flip: bool = False
-
-  def __call__(self, record: Record, rng: np.random.Generator | None
-               ) -> dict[str, np.ndarray]:
-    image = _decode_rgb(record)
-    box = (0, 0) + image.size
-    if self.augment and self.crop_min_scale < 1.0:
-      box = random_crop_box(*image.size, self.crop_min_scale, rng)
-    image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR,
-                         box=box)
-    if self.augment and self.random_flip and rng.random() < 0.5:
-      image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return {'images': np.asarray(image, np.uint8)}
-
-
-def painting_inputs(config: ml_collections.ConfigDict, *,
-                    train: bool) -> _RegionInputs | _ImageInputs:
-  """The per-record transform giving the model's painting inputs (see module docstring)."""
-  if not uses_pixels(config):
-    return _RegionInputs(config.dataset.max_regions)
-  data = config.dataset
-  return _ImageInputs(data.image_size, augment=train, crop_min_scale=data.crop_min_scale,
-                      random_flip=data.random_flip)
 
 
 def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
@@ -271,11 +137,12 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   return num_visual > 0, rng.permutation(others)
 
 
-def _cls_fields(record: Record, ranked: int, vocab: tokenizer_lib.Tokenizer, shapes: _Shapes,
+def _cls_fields(record: Record, ranked: int, vocab: tokenizer_lib.Tokenizer,
+                shapes: input_spec.InputSpec,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
   """The classifier's sentences of one painting: slot 0 the ranking sentence `ranked`,
   then the others (`cls_tokens`), padded with mask False (see the module docstring)."""
-  is_visual = _is_visual(record)
+  is_visual = visual_labels(record)
   has_ranked, others = _sample_cls_sentences(is_visual, shapes.cls_sentences, ranked, rng)
   extra, num = extra_cls_sentences(shapes.cls_sentences), len(others)
   fields = {
@@ -302,9 +169,9 @@ class _TrainBatchBuilder:
   pairs: np.ndarray
   record_words: np.ndarray  # record_max_words(source, ...)
   vocab: tokenizer_lib.Tokenizer
-  shapes: _Shapes
+  shapes: input_spec.InputSpec
   seed: int
-  paintings: _RegionInputs | _ImageInputs
+  paintings: painting_inputs.RegionInputs | painting_inputs.ImageInputs
   start: int
   stop: int
 
@@ -343,90 +210,39 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
   return batch_size // process_count
 
 
-def train_iterator(config: ml_collections.ConfigDict, source: Sequence[Record],
-                   vocab: tokenizer_lib.Tokenizer, *, process_index: int, process_count: int,
+def train_iterator(spec: input_spec.InputSpec, source: Sequence[Record],
+                   tokenizer: tokenizer_lib.Tokenizer, *, process_index: int, process_count: int,
                    seed: int, pairs: np.ndarray | None = None,
                    record_words: np.ndarray | None = None) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
 
   `pairs` is `visual_pair_index(source)` and `record_words` is
-  `record_max_words(source, vocab, max_words)` when the caller already has them (each
+  `record_max_words(source, tokenizer, max_words)` when the caller already has them (each
   scan reads every record once). `iterator.get_state()` / `set_state()` (or
   grain.checkpoint.CheckpointSave/Restore with Orbax) save and restore its position: the
   following batches are identical.
   """
   if not 0 <= seed < 2**32:
     raise ValueError(f'seed={seed}: grain shuffles with a seed in [0, 2**32), pick one there.')
-  local_batch = _local_batch_size(config.batch_size, process_count)
+  local_batch = _local_batch_size(spec.batch_size, process_count)
   if pairs is None:
     pairs = visual_pair_index(source)
   if record_words is None:
-    record_words = record_max_words(source, vocab, config.dataset.max_words)
+    record_words = record_max_words(source, tokenizer, spec.max_words)
   logging.info('Training on %d visual sentences of %d paintings: %d steps per epoch.',
-               len(pairs), len(source), steps_per_epoch(len(pairs), config.batch_size))
+               len(pairs), len(source), steps_per_epoch(len(pairs), spec.batch_size))
   start = process_index * local_batch
   dataset = (
       grain.MapDataset.range(len(pairs)).shuffle(seed=seed).repeat()
       .map_with_index(_with_position)
-      .batch(config.batch_size)
-      .map(_TrainBatchBuilder(source, pairs, record_words, vocab,
-                              _Shapes.from_config(config), seed,
-                              painting_inputs(config, train=True),
+      .batch(spec.batch_size)
+      .map(_TrainBatchBuilder(source, pairs, record_words, tokenizer, spec, seed,
+                              painting_inputs.painting_inputs(spec, train=True),
                               start=start, stop=start + local_batch))
       .to_iter_dataset(grain.ReadOptions(
-          num_threads=_READ_THREADS, prefetch_buffer_size=config.dataset.prefetch_batches)))
-  if config.dataset.num_workers > 0:
-    dataset = dataset.mp_prefetch(
-        grain.MultiprocessingOptions(num_workers=config.dataset.num_workers))
+          num_threads=_READ_THREADS, prefetch_buffer_size=spec.prefetch_batches)))
+  if spec.num_workers > 0:
+    dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=spec.num_workers))
   return iter(dataset)
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalSplit:
-  """Every painting and every sentence of a split, as numpy arrays."""
-  painting_ids: np.ndarray  # str [P]
-  titles: np.ndarray  # str [P]
-  paintings: dict[str, np.ndarray]  # the model's painting inputs, keyed as in a batch
-  tokens: np.ndarray  # int32 [S, T]
-  sentence_texts: np.ndarray  # str [S]
-  sentence_painting: np.ndarray  # int32 [S], index into the paintings
-  is_visual: np.ndarray  # bool [S]
-
-  @property
-  def has_words(self) -> np.ndarray:
-    """bool [S]: sentences with at least one token; the others take no part in
-    retrieval (their scores carry no information)."""
-    return np.any(self.tokens != vocab_lib.Vocabulary.PAD, axis=1)
-
-
-def load_eval_split(config: ml_collections.ConfigDict, source: Sequence[Record],
-                    vocab: tokenizer_lib.Tokenizer) -> EvalSplit:
-  """Reads the whole split once into memory (Artpedia's splits are small).
-
-  Logs how many sentences are cut to `dataset.max_words` tokens.
-  """
-  records = [source[i] for i in range(len(source))]
-  if not records:
-    raise ValueError('The evaluation split is empty: check the dataset split and data_dir.')
-  transform = painting_inputs(config, train=False)
-  paintings = [transform(r, rng=None) for r in records]
-  texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
-  tokenizer_lib.log_truncated(vocab, texts, config.dataset.max_words, 'Evaluation split')
-  return EvalSplit(
-      painting_ids=np.asarray([vocab_lib.as_text(r['id']) for r in records], str),
-      titles=np.asarray([vocab_lib.as_text(r['title']) for r in records], str),
-      paintings={key: np.stack([p[key] for p in paintings]) for key in paintings[0]},
-      tokens=vocab.batch_encode(texts, config.dataset.max_words),
-      sentence_texts=np.asarray(texts, str),
-      sentence_painting=np.asarray(
-          [i for i, r in enumerate(records) for _ in r['sentences']], np.int32),
-      is_visual=np.concatenate([_is_visual(r) for r in records]),
-  )
-
-
-def sentences_and_labels(source: Sequence[Record]) -> tuple[list[str], np.ndarray]:
-  """Every sentence of `source` as text, with its is_visual label (for text baselines)."""
-  records = [source[i] for i in range(len(source))]
-  texts = [vocab_lib.as_text(s) for r in records for s in r['sentences']]
-  labels = np.concatenate([_is_visual(r) for r in records]) if records else np.zeros(0, bool)
-  return texts, labels

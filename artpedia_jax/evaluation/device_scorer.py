@@ -12,16 +12,34 @@ global arrays with `sharding.shard_full` and results come back whole with
 `sharding.to_host`, so every process gets the same results.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 import dataclasses
 
 from flax import nnx
 import jax
+import ml_collections
 import numpy as np
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding as sharding_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+  """How evaluation and inference run the model on the devices: `chunk_size` rows
+  encoded or scored at once (`config.eval_batch_size`, rounded up to a multiple of the
+  device count), `block_size` sentences per block of the pairwise scoring, and the padded
+  sentence lengths a chunk may be cut to (`length_buckets`; empty: the tokens' width)."""
+  chunk_size: int
+  block_size: int
+  bucket_widths: tuple[int, ...]
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'EvalSpec':
+    return cls(config.eval_batch_size, config.score_block_size,
+               input_spec.InputSpec.from_config(config).bucket_widths)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +74,13 @@ def _chunks(n: int, size: int):
 
 
 class DeviceScorer:
-  """Jit-compiled encoders and scorers for one model architecture and mesh.
+  """Jit-compiled encoders and scorers for one model architecture, `EvalSpec` and mesh."""
 
-  `chunk_size` rows are encoded or scored at once (rounded up to a multiple of the
-  device count); `block_size` sentences per block of the pairwise scoring;
-  `bucket_widths` the padded sentence lengths a chunk may be cut to (see
-  `length_buckets`; empty: chunks keep the tokens' width).
-  """
-
-  def __init__(self, graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, *,
-               chunk_size: int, block_size: int, bucket_widths: Sequence[int] = ()):
+  def __init__(self, graphdef: nnx.GraphDef, spec: EvalSpec, mesh: jax.sharding.Mesh):
     self._mesh = mesh
-    self._widths = tuple(bucket_widths)
-    self._chunk = -(-chunk_size // mesh.size) * mesh.size
+    self._widths = spec.bucket_widths
+    self._chunk = -(-spec.chunk_size // mesh.size) * mesh.size
+    block_size = spec.block_size
     data = sharding_lib.batch_sharded(mesh)
     rep = self._replicated = sharding_lib.replicated(mesh)
     merge = lambda variables: model_lib.merge(graphdef, variables)

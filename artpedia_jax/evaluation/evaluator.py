@@ -16,12 +16,11 @@ import os
 from typing import Any
 
 from absl import logging
-from flax import nnx
-import jax
-import ml_collections
 import numpy as np
 
 from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import tokenizer as tokenizer_lib
 from artpedia_jax.evaluation import device_scorer as device_scoring
@@ -37,17 +36,10 @@ class EvalError(errors.UserError, RuntimeError):
   """What the user asked for cannot be evaluated; the message says what to do."""
 
 
-def make_device_scorer(graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
-                       mesh: jax.sharding.Mesh) -> device_scoring.DeviceScorer:
-  return device_scoring.DeviceScorer(graphdef, mesh, chunk_size=config.eval_batch_size,
-                                     block_size=config.score_block_size,
-                                     bucket_widths=pipeline.bucket_widths(config))
-
-
 def text_baseline_probs(train_source: Sequence[Any],
-                        split: pipeline.EvalSplit) -> np.ndarray:
+                        split: eval_split.EvalSplit) -> np.ndarray:
   """p(visual) of the split's sentences from the lexical baseline fit on `train_source`."""
-  texts, labels = pipeline.sentences_and_labels(train_source)
+  texts, labels = eval_split.sentences_and_labels(train_source)
   baseline = text_baseline.TextBaseline.fit(texts, labels)
   return baseline.predict_proba(list(split.sentence_texts))
 
@@ -64,7 +56,7 @@ class SplitEvaluator:
   """Evaluates model variables on one split; the split's model-free parts (chance
   levels, baseline predictions) are computed once, at construction."""
 
-  def __init__(self, scorer: device_scoring.DeviceScorer, split: pipeline.EvalSplit, *,
+  def __init__(self, scorer: device_scoring.DeviceScorer, split: eval_split.EvalSplit, *,
                split_name: str, baseline_probs: np.ndarray | None = None):
     self.scorer = scorer
     self.split = split
@@ -112,13 +104,13 @@ def write_metrics(workdir: str, result: dict) -> str:
   return path
 
 
-def _open_split(config, split: str, **kwargs):
+def _open_split(spec: input_spec.InputSpec, split: str, **kwargs):
   try:
-    return pipeline.open_source(config, split, **kwargs)
+    return pipeline.open_source(spec, split, **kwargs)
   except Exception as error:  # tfds raises several types for a missing split or dataset
     raise EvalError(
-        f'Cannot open split {split!r} of {config.dataset.name} in '
-        f'{config.dataset.data_dir or "the default TFDS data_dir"}: {error}. Splits are '
+        f'Cannot open split {split!r} of {spec.dataset_name} in '
+        f'{spec.data_dir or "the default TFDS data_dir"}: {error}. Splits are '
         'train, validation and test; build the dataset with `python -m tfds_artpedia '
         'build`, or pass --data_dir=DIR where it now lives.') from error
 
@@ -157,7 +149,8 @@ def _pooled_retrieval(restored: restore_lib.RestoredModel, evaluator: SplitEvalu
                       paintings: device_scoring.EncodedPaintings) -> dict:
   """Retrieval metrics of the same encoders under the `pooled` scorer."""
   graphdef = restore_lib.model_graphdef(restored, score='pooled')
-  scorer = make_device_scorer(graphdef, restored.config, restored.mesh)
+  scorer = device_scoring.DeviceScorer(
+      graphdef, device_scoring.EvalSpec.from_config(restored.config), restored.mesh)
   split = evaluator.split
   scores = scorer.score_sentences(restored.variables, paintings, split.tokens)
   return metrics_lib.retrieval_metrics(scores.scores, split.sentence_painting,
@@ -178,16 +171,18 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
                         pooled_baseline: bool = False) -> EvalResult:
   """Evaluates checkpoint `step` of `workdir` on `split_name`; writes metrics + report."""
   restored = restore_lib.restore_model(workdir, step, overrides=overrides)
-  config = restored.config
-  source = _open_split(config, split_name)
+  inputs = input_spec.InputSpec.from_config(restored.config)
+  source = _open_split(inputs, split_name)
   try:
-    split = pipeline.load_eval_split(config, source, restored.vocab)
+    split = eval_split.load_eval_split(inputs, source, restored.vocab)
   except ValueError as error:
     raise EvalError(str(error)) from error
   evaluator = SplitEvaluator(
-      make_device_scorer(restored.graphdef, config, restored.mesh), split,
+      device_scoring.DeviceScorer(restored.graphdef,
+                                  device_scoring.EvalSpec.from_config(restored.config),
+                                  restored.mesh), split,
       split_name=split_name,
-      baseline_probs=text_baseline_probs(_open_split(config, 'train'), split))
+      baseline_probs=text_baseline_probs(_open_split(inputs, 'train'), split))
   evaluation = evaluator.run(restored.variables, step=restored.step)
   result = evaluation.metrics
   if restored.chosen_as_best_by:
@@ -201,11 +196,11 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
   if write_report:
     ranks = metrics_lib.retrieval_ranks(evaluation.scores.scores, split.sentence_painting,
                                         split.is_visual, split.has_words)
-    images = _open_split(config, split_name, decode_images=True)
+    images = _open_split(inputs, split_name, decode_images=True)
     report_path = str(report_lib.write_report(
         os.path.dirname(path), result, chance,
         examples=_examples(evaluator, restored.variables, evaluation, images,
-                           restored.vocab, config.dataset.max_words),
+                           restored.vocab, inputs.max_words),
         probs=evaluation.scores.probs, is_visual=split.is_visual, i2t_ranks=ranks.i2t,
         t2i_ranks=ranks.t2i, basename=f'{split_name}_step{restored.step}'))
   return EvalResult(result, chance, path, report_path)

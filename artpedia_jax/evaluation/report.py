@@ -304,8 +304,8 @@ def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Exa
       f"# Evaluation: split `{metrics['split']}`, step {metrics['step']}", '',
       f"{metrics['num_paintings']} paintings, {metrics['num_sentences']} sentences"
       f"{_not_retrievable_note(metrics)}. Chance: the expected value under random "
-      'scores (see `artpedia_jax.evaluation.metrics`). A rank counts the negatives scoring at least '
-      'as high as the best positive: ties count against the model.', '',
+      'scores (see `artpedia_jax.evaluation.metrics`). A rank counts the negatives scoring '
+      'at least as high as the best positive: ties count against the model.', '',
       *_selection_note(metrics),
       '## Retrieval', '', *_retrieval_table(metrics, chance), '',
       f'![recall@K]({recall_name})', '',

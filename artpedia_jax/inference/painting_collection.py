@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.inference import painting_files
@@ -33,7 +35,7 @@ def _fingerprint(parts) -> str:
 class SplitCollection:
   """Every painting of a built split, with its sentences."""
 
-  def __init__(self, name: str, source, split: pipeline.EvalSplit,
+  def __init__(self, name: str, source, split: eval_split.EvalSplit,
                reader: painting_files.PaintingReader):
     self.name = name
     self._source = source
@@ -69,18 +71,18 @@ class SplitCollection:
     return np.flatnonzero(self.split.sentence_painting == index)
 
 
-def open_split(config, split_name: str, vocab: vocab_lib.Vocabulary,
+def open_split(spec: input_spec.InputSpec, split_name: str, vocab: vocab_lib.Vocabulary,
                reader: painting_files.PaintingReader) -> SplitCollection:
   """The split `split_name` of the dataset the model was trained on."""
   try:
-    source = pipeline.open_source(config, split_name)
+    source = pipeline.open_source(spec, split_name)
   except Exception as error:  # tfds raises several types for a missing split or dataset
     raise CollectionError(
-        f'cannot open split {split_name!r} of {config.dataset.name} in '
-        f'{config.dataset.data_dir or "the default TFDS data_dir"} ({error}); splits are '
+        f'cannot open split {split_name!r} of {spec.dataset_name} in '
+        f'{spec.data_dir or "the default TFDS data_dir"} ({error}); splits are '
         'train, validation and test, or pass --folder with images/.npz files.') from error
-  split = pipeline.load_eval_split(config, source, vocab)
-  return SplitCollection(f'{config.dataset.name}:{split_name}', source, split, reader)
+  split = eval_split.load_eval_split(spec, source, vocab)
+  return SplitCollection(f'{spec.dataset_name}:{split_name}', source, split, reader)
 
 
 class FolderCollection:

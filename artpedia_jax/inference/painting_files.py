@@ -2,7 +2,7 @@
 
 A trained model takes paintings the way it was trained: pixels when its config sets a
 backbone, detector region features otherwise. `PaintingReader` turns a user's file into
-exactly the inputs the evaluation pipeline gives that model (`pipeline.painting_inputs`),
+exactly the inputs the evaluation split gives that model (`painting_inputs`),
 and says plainly when the file is the wrong kind for the model. An image may come with
 regions too, for drawing the alignment on.
 """
@@ -11,11 +11,11 @@ import dataclasses
 import io
 import pathlib
 
-import ml_collections
 import numpy as np
 from PIL import Image
 
-from artpedia_jax.data import pipeline
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from tfds_artpedia import errors
 from tfds_artpedia import regions as regions_lib
 
@@ -90,21 +90,21 @@ def read_regions(path: str | pathlib.Path, feature_dim: int,
 
 
 class PaintingReader:
-  """Builds `Painting`s for one model (its config and region feature size)."""
+  """Builds `Painting`s for one model (its inputs and region feature size)."""
 
-  def __init__(self, config: ml_collections.ConfigDict, feature_dim: int | None):
-    self._config = config
+  def __init__(self, spec: input_spec.InputSpec, feature_dim: int | None):
+    self._spec = spec
     self._feature_dim = feature_dim
-    self._transform = pipeline.painting_inputs(config, train=False)
+    self._transform = painting_inputs.painting_inputs(spec, train=False)
 
   @property
   def uses_pixels(self) -> bool:
-    return pipeline.uses_pixels(self._config)
+    return self._spec.pixels
 
   def kind_hint(self) -> str:
     """What this model needs, as advice to a user."""
     if self.uses_pixels:
-      return (f'this model reads pixels (backbone {self._config.model.backbone}): pass '
+      return (f'this model reads pixels (backbone {self._spec.backbone}): pass '
               'an image file (--image FILE.jpg)')
     return ('this model was trained on detector regions: pass --regions FILE.npz (or a '
             'bottom-up TSV), or train configs/align_pixels.py to annotate raw images')

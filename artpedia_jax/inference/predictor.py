@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.data import input_spec
 from artpedia_jax.evaluation import device_scorer as device_scoring
-from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.evaluation import metrics as metrics_lib
 from artpedia_jax.evaluation import report as report_lib
 from artpedia_jax.inference import painting_collection
@@ -73,12 +73,13 @@ class Predictor:
 
   def __init__(self, restored: restore_lib.RestoredModel, cache_dir: str | None):
     self.step = restored.step
-    self.config = restored.config
+    self.inputs = input_spec.InputSpec.from_config(restored.config)
     self.vocab = restored.vocab
     self._variables = restored.variables
-    self._scorer = evaluation.make_device_scorer(restored.graphdef, restored.config,
-                                                 restored.mesh)
-    self.reader = painting_files.PaintingReader(restored.config, restored.feature_dim)
+    self._eval_spec = device_scoring.EvalSpec.from_config(restored.config)
+    self._scorer = device_scoring.DeviceScorer(restored.graphdef, self._eval_spec,
+                                               restored.mesh)
+    self.reader = painting_files.PaintingReader(self.inputs, restored.feature_dim)
     self._cache_dir = cache_dir
     self._encoded: dict[str, device_scoring.EncodedPaintings] = {}
 
@@ -108,18 +109,18 @@ class Predictor:
                             name=str(image or regions))
 
   def open_split(self, split_name: str) -> painting_collection.SplitCollection:
-    return painting_collection.open_split(self.config, split_name, self.vocab, self.reader)
+    return painting_collection.open_split(self.inputs, split_name, self.vocab, self.reader)
 
   def open_folder(self, folder: str | os.PathLike) -> painting_collection.FolderCollection:
     return painting_collection.FolderCollection(folder, self.reader)
 
   def _tokens(self, texts: list[str]) -> np.ndarray:
-    return self.vocab.batch_encode(texts, self.config.dataset.max_words)
+    return self.vocab.batch_encode(texts, self.inputs.max_words)
 
   def _words(self, text: str) -> list[tuple[str, list[int]]]:
     """The words the model reads in `text`, each with its token positions (several for a
     word that BERT splits into word pieces)."""
-    return self.vocab.alignment_words(text, self.config.dataset.max_words)
+    return self.vocab.alignment_words(text, self.inputs.max_words)
 
   # Encoding.
 
@@ -159,7 +160,7 @@ class Predictor:
 
   def _encode_rows(self, collection, progress: Progress | None
                    ) -> device_scoring.EncodedPaintings:
-    chunk = self.config.eval_batch_size
+    chunk = self._eval_spec.chunk_size
     parts = []
     for start in range(0, len(collection), chunk):
       stop = min(start + chunk, len(collection))

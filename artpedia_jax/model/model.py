@@ -218,7 +218,7 @@ class ArtpediaModel(nnx.Module):
           f'{spec.backbone.name!r}: the backbone sets the region size, pass None.')
     if spec.backbone is None and feature_dim is None:
       raise ValueError('feature_dim is required without a backbone: pass the size of '
-                       "the dataset's region features (pipeline.region_feature_dim).")
+                       "the dataset's region features (painting_inputs.region_feature_dim).")
     self.pixel_encoder = (build_pixel_encoder(spec.backbone, rngs=rngs)
                           if spec.backbone is not None else None)
     if self.pixel_encoder is not None:

@@ -22,9 +22,13 @@ import tensorboardX
 
 from artpedia_jax.checkpoints import manager as checkpoint_lib
 from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import prefetch
 from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import device_scorer
 from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.model import text_inputs
@@ -142,8 +146,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
   dataset.prepare(config)
-  train_source = pipeline.open_source(config, 'train')
-  val_source = pipeline.open_source(config, 'validation')
+  inputs = input_spec.InputSpec.from_config(config)
+  train_source = pipeline.open_source(inputs, 'train')
+  val_source = pipeline.open_source(inputs, 'validation')
 
   checkpointer = checkpoint_lib.Checkpointer(
       os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
@@ -154,18 +159,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   model = model_lib.init_model(
       model_lib.ModelSpec.from_config(config), vocab_size=len(vocab),
-      feature_dim=pipeline.region_feature_dim(config, train_source),
+      feature_dim=painting_inputs.region_feature_dim(inputs, train_source),
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab),
       backbone_weights=config.model.backbone_weights,
       bert_config=text.bert_config, text_weights=config.model.text_weights)
   graphdef, variables = model_lib.split(model)
-  optimizer = optim.make_optimizer(config, total_steps)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   data_iter = pipeline.train_iterator(
-      config, train_source, vocab, process_index=jax.process_index(),
+      inputs, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
-      record_words=pipeline.record_max_words(train_source, vocab, config.dataset.max_words))
+      record_words=pipeline.record_max_words(train_source, vocab, inputs.max_words))
   if checkpointer.latest_step() is not None:
     restored_step, state = checkpointer.restore(
         'latest', abstract_state=sharding_lib.abstract_like(state),
@@ -175,12 +180,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
             if jax.process_index() == 0 else None)
   run = _Run(config=config, workdir=workdir, mesh=mesh,
-             train_step=train_step_lib.make_train_step(graphdef, optimizer, config,
-                                                       mesh),
+             train_step=train_step_lib.make_train_step(
+                 graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh),
              data_iter=prefetch.DevicePrefetcher(
                  data_iter, lambda local: sharding_lib.global_batch(mesh, local)),
              checkpointer=checkpointer,
-             evaluator=_validation_evaluator(config, graphdef, mesh, train_source,
+             evaluator=_validation_evaluator(config, inputs, graphdef, mesh, train_source,
                                              val_source, vocab),
              early_stopping=model_selection.EarlyStopping(
                  config.early_stopping_patience,
@@ -196,12 +201,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       writer.close()
 
 
-def _validation_evaluator(config, graphdef, mesh, train_source, val_source,
+def _validation_evaluator(config, inputs, graphdef, mesh, train_source, val_source,
                           vocab) -> evaluation.SplitEvaluator:
   """Validation with the lexical baseline fit once, on the training split."""
-  split = pipeline.load_eval_split(config, val_source, vocab)
+  split = eval_split.load_eval_split(inputs, val_source, vocab)
   return evaluation.SplitEvaluator(
-      evaluation.make_device_scorer(graphdef, config, mesh), split,
+      device_scorer.DeviceScorer(graphdef, device_scorer.EvalSpec.from_config(config), mesh),
+      split,
       split_name='validation',
       baseline_probs=evaluation.text_baseline_probs(train_source, split))
 

@@ -5,8 +5,11 @@ positive pairs on the diagonal; `same_painting[i, j]` marks pairs that must neve
 as negatives (sentence j describes painting i as well).
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from artpedia_jax.model import scoring
 
@@ -17,6 +20,27 @@ Array = jax.Array
 MIN_TEMPERATURE = 0.01
 # The values of config.loss.rank: `hinge_loss` or `infonce_loss`.
 RANK_LOSSES = ('hinge', 'infonce')
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+  """The objective's settings (`config.loss`, docs/design.md §6.4): frozen and hashable, so
+  the jitted step closes over plain values, not over the config."""
+  rank: str
+  margin: float
+  max_violation: bool
+  max_violation_warmup_steps: int
+  rank_weight: float
+  cls_weight: float
+  cls_pos_weight: float
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'LossSpec':
+    loss = config.loss
+    return cls(rank=loss.rank, margin=loss.margin, max_violation=loss.max_violation,
+               max_violation_warmup_steps=loss.max_violation_warmup_steps,
+               rank_weight=loss.rank_weight, cls_weight=loss.cls_weight,
+               cls_pos_weight=loss.cls_pos_weight)
 
 
 def _negatives(same_painting: Array) -> Array:

@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedules, all from `config.optimizer`.
+"""Optimiser and learning-rate schedules, from an `OptimizerSpec` (`config.optimizer`).
 
 A pixel backbone (`config.model.backbone`) is trained at its own peak rate,
 `optimizer.backbone_learning_rate`, on the same warm-up and decay as the rest; a frozen
@@ -9,6 +9,7 @@ and its first k layers are frozen the same way. The projection of its outputs to
 joint space is trained with the rest.
 """
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -23,10 +24,38 @@ OPTIMIZERS = ('adam', 'adamw')  # the values of config.optimizer.name
 DECAYS = ('cosine', 'linear', 'constant')  # the values of config.optimizer.decay
 
 
-def _schedule(config: ml_collections.ConfigDict, peak: float,
-              total_steps: int) -> optax.Schedule:
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+  """What the optimiser needs of a validated config: `config.optimizer`, and which
+  parameter groups exist (a pixel backbone, frozen or not; a BERT and its frozen layers)."""
+  name: str
+  learning_rate: float
+  backbone_learning_rate: float
+  text_learning_rate: float
+  weight_decay: float
+  warmup_steps: int
+  decay: str
+  grad_clip_norm: float
+  backbone: bool
+  backbone_frozen: bool
+  bert: bool
+  text_frozen_layers: int
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'OptimizerSpec':
+    opt = config.optimizer
+    return cls(name=opt.name, learning_rate=opt.learning_rate,
+               backbone_learning_rate=opt.backbone_learning_rate,
+               text_learning_rate=opt.text_learning_rate, weight_decay=opt.weight_decay,
+               warmup_steps=opt.warmup_steps, decay=opt.decay,
+               grad_clip_norm=opt.grad_clip_norm, backbone=bool(config.model.backbone),
+               backbone_frozen=config.model.backbone_frozen,
+               bert=config.model.text_encoder == 'bert',
+               text_frozen_layers=config.model.text_frozen_layers)
+
+
+def _schedule(opt: OptimizerSpec, peak: float, total_steps: int) -> optax.Schedule:
   """Linear warm-up to `peak`, then cosine / linear decay to zero, or constant."""
-  opt = config.optimizer
   warmup = min(opt.warmup_steps, max(total_steps - 1, 0))
   decay_steps = max(total_steps - warmup, 1)
   decays = {
@@ -41,9 +70,8 @@ def _schedule(config: ml_collections.ConfigDict, peak: float,
   return optax.join_schedules([ramp, decay], [warmup])
 
 
-def _update_rule(config: ml_collections.ConfigDict,
+def _update_rule(opt: OptimizerSpec,
                  schedule: optax.Schedule) -> optax.GradientTransformation:
-  opt = config.optimizer
   if opt.name == 'adamw':
     return optax.adamw(schedule, weight_decay=opt.weight_decay)
   return optax.adam(schedule)
@@ -70,12 +98,10 @@ def parameter_labels(params, text_frozen_layers: int = 0) -> dict:
   return jax.tree_util.tree_map_with_path(label, params)
 
 
-def _backbone_rule(config: ml_collections.ConfigDict,
-                   total_steps: int) -> optax.GradientTransformation:
-  if config.model.backbone_frozen:
+def _backbone_rule(opt: OptimizerSpec, total_steps: int) -> optax.GradientTransformation:
+  if opt.backbone_frozen:
     return optax.set_to_zero()
-  return _update_rule(
-      config, _schedule(config, config.optimizer.backbone_learning_rate, total_steps))
+  return _update_rule(opt, _schedule(opt, opt.backbone_learning_rate, total_steps))
 
 
 class Optimizer(NamedTuple):
@@ -84,21 +110,18 @@ class Optimizer(NamedTuple):
   learning_rate: optax.Schedule  # of the number of updates applied (`applied_updates`)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> Optimizer:
+def make_optimizer(opt: OptimizerSpec, total_steps: int) -> Optimizer:
   """Global-norm clipping followed by Adam or AdamW on the schedule(s)."""
-  opt = config.optimizer
-  learning_rate = _schedule(config, opt.learning_rate, total_steps)
-  step = _update_rule(config, learning_rate)
-  uses_bert = config.model.text_encoder == 'bert'
-  if config.model.backbone or uses_bert:
+  learning_rate = _schedule(opt, opt.learning_rate, total_steps)
+  step = _update_rule(opt, learning_rate)
+  if opt.backbone or opt.bert:
     rules = {HEAD: step, FROZEN: optax.set_to_zero()}
-    if config.model.backbone:
-      rules[BACKBONE] = _backbone_rule(config, total_steps)
-    if uses_bert:
-      rules[TEXT] = _update_rule(
-          config, _schedule(config, opt.text_learning_rate, total_steps))
+    if opt.backbone:
+      rules[BACKBONE] = _backbone_rule(opt, total_steps)
+    if opt.bert:
+      rules[TEXT] = _update_rule(opt, _schedule(opt, opt.text_learning_rate, total_steps))
     step = optax.multi_transform(rules, functools.partial(
-        parameter_labels, text_frozen_layers=config.model.text_frozen_layers))
+        parameter_labels, text_frozen_layers=opt.text_frozen_layers))
   parts = [step]
   if opt.grad_clip_norm > 0:
     parts.insert(0, optax.clip_by_global_norm(opt.grad_clip_norm))

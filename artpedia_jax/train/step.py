@@ -9,6 +9,7 @@ are computed between the device's own paintings and the sentences of the *global
 loss equals the single-device loss of the same global batch.
 """
 
+import dataclasses
 from typing import Any, Callable
 
 from flax import nnx
@@ -24,6 +25,19 @@ from artpedia_jax.train import optim
 
 TrainState = dict[str, Any]
 Batch = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+  """What the objective needs besides the model and the batch: the losses' settings, the
+  seed that keys dropout, and the block size of the pairwise scoring."""
+  loss: losses.LossSpec
+  seed: int
+  score_block_size: int
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'StepSpec':
+    return cls(losses.LossSpec.from_config(config), config.seed, config.score_block_size)
 
 
 def init_state(variables: model_lib.Variables,
@@ -57,22 +71,21 @@ def _encode_step_sentences(model, batch: Batch, key: jax.Array):
   return w, word_mask, cls_w, cls_word_mask
 
 
-def _rank_loss(model, batch: Batch, v, region_mask, w, word_mask,
-               config: ml_collections.ConfigDict, step: jax.Array) -> jax.Array:
+def _rank_loss(model, batch: Batch, v, region_mask, w, word_mask, spec: StepSpec,
+               step: jax.Array) -> jax.Array:
   """The ranking loss of the batch's pairs against all other pairs of the global batch."""
   scores = model.pairwise_scores(v, region_mask, w, word_mask,
-                                 block_size=config.score_block_size)
+                                 block_size=spec.score_block_size)
   same_painting = batch['painting'][:, None] == batch['painting'][None, :]
-  if config.loss.rank == 'infonce':
+  if spec.loss.rank == 'infonce':
     return losses.infonce_loss(scores, same_painting, model.log_temperature[...])
-  hardest = jnp.logical_and(
-      config.loss.max_violation,
-      step >= config.loss.max_violation_warmup_steps)
-  return losses.hinge_loss(scores, same_painting, margin=config.loss.margin,
+  hardest = jnp.logical_and(spec.loss.max_violation,
+                            step >= spec.loss.max_violation_warmup_steps)
+  return losses.hinge_loss(scores, same_painting, margin=spec.loss.margin,
                            max_violation=hardest)
 
 
-def objective(model, batch: Batch, config: ml_collections.ConfigDict,
+def objective(model, batch: Batch, spec: StepSpec,
               step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
   """rank_weight * rank + cls_weight * cls on one global batch; returns (total, parts).
 
@@ -83,9 +96,9 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
   """
   v, region_mask, _ = model.encode_painting_inputs(batch, train=True)
   w, word_mask, cls_w, cls_word_mask = _encode_step_sentences(
-      model, batch, dropout_key(config.seed, step))
-  rank = (_rank_loss(model, batch, v, region_mask, w, word_mask, config, step)
-          if config.loss.rank_weight else jnp.zeros((), jnp.float32))
+      model, batch, dropout_key(spec.seed, step))
+  rank = (_rank_loss(model, batch, v, region_mask, w, word_mask, spec, step)
+          if spec.loss.rank_weight else jnp.zeros((), jnp.float32))
 
   slots = batch['cls_mask'].shape[1]
   own_v = jnp.repeat(v, slots, axis=0)
@@ -93,14 +106,13 @@ def objective(model, batch: Batch, config: ml_collections.ConfigDict,
   logits = model.classify(own_v, own_region_mask, cls_w, cls_word_mask)
   cls, cls_accuracy = losses.classification_loss(
       logits, batch['cls_labels'].reshape(-1), batch['cls_mask'].reshape(-1),
-      pos_weight=config.loss.cls_pos_weight)
-  total = config.loss.rank_weight * rank + config.loss.cls_weight * cls
+      pos_weight=spec.loss.cls_pos_weight)
+  total = spec.loss.rank_weight * rank + spec.loss.cls_weight * cls
   return total, {'loss': total, 'rank_loss': rank, 'cls_loss': cls,
                  'cls_accuracy': cls_accuracy}
 
 
-def make_train_step(graphdef: nnx.GraphDef, optimizer: optim.Optimizer,
-                    config: ml_collections.ConfigDict,
+def make_train_step(graphdef: nnx.GraphDef, optimizer: optim.Optimizer, spec: StepSpec,
                     mesh: jax.sharding.Mesh
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
   """Compiles `(state, global batch) -> (new state, metrics)` over `mesh`.
@@ -117,7 +129,7 @@ def make_train_step(graphdef: nnx.GraphDef, optimizer: optim.Optimizer,
   def loss_fn(params, model_state, batch, step):
     model = model_lib.merge(graphdef, {'params': params, 'model_state': model_state},
                             copy=True)
-    total, parts = objective(model, batch, config, step)
+    total, parts = objective(model, batch, spec, step)
     return total, (parts, model_lib.split(model)[1]['model_state'])
 
   def step_fn(state: TrainState, batch: Batch):

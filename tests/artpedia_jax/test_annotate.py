@@ -5,10 +5,15 @@ import json
 import numpy as np
 import pytest
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from tests.helpers import cli_helpers
 from tests.helpers import e2e_helpers
 from tfds_artpedia import regions as regions_lib
+
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 
@@ -20,7 +25,7 @@ TEXT = ('The purple hexagon stands out against the cream sky. It was bought by S
 def painting_files_of_a_test_painting(sample_data_dir, tmp_path_factory):
   """(image, regions npz, text file) of the first test painting."""
   folder = tmp_path_factory.mktemp('painting')
-  record = pipeline.open_source(e2e_helpers.e2e_config(sample_data_dir), 'test')[0]
+  record = pipeline.open_source(_inputs(e2e_helpers.e2e_config(sample_data_dir)), 'test')[0]
   image = folder / 'painting.jpg'
   image.write_bytes(record['image'])
   width, height = pipeline.Image.open(image).size
@@ -75,7 +80,7 @@ def test_user_mistakes_are_one_error_line(region_workdir,
 
 def test_a_split_painting_is_annotated_with_its_own_sentences(region_workdir,
                                                              sample_data_dir, tmp_path):
-  record = pipeline.open_source(e2e_helpers.e2e_config(sample_data_dir), 'test')[0]
+  record = pipeline.open_source(_inputs(e2e_helpers.e2e_config(sample_data_dir)), 'test')[0]
   painting_id = record['id'].decode()
   result = cli_helpers.run_module(
       'artpedia_jax.annotate', f'--workdir={region_workdir}', '--step=latest',

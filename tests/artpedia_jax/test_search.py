@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from tests.helpers import cli_helpers
 from tests.helpers import e2e_helpers
@@ -32,7 +33,7 @@ def test_query_prints_top_paintings_and_encodes_the_split_once(region_workdir):
 
 def _first_test_id(data_dir) -> str:
   config = e2e_helpers.e2e_config(data_dir)
-  return pipeline.open_source(config, 'test')[0]['id'].decode()
+  return pipeline.open_source(input_spec.InputSpec.from_config(config), 'test')[0]['id'].decode()
 
 
 def test_a_painting_id_prints_the_best_sentences_of_the_split(region_workdir,

@@ -16,12 +16,17 @@ import pytest
 
 from artpedia_jax.checkpoints import restore
 from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.inference import predictor as inference
 from artpedia_jax.train import loop as train
 from tests.helpers import bert_fixtures
 from tests.helpers import e2e_helpers
+
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
 
 pytestmark = pytest.mark.slow
 _PUNCTUATION = ('.', ',', ';', ':', "'", '-', '(', ')')
@@ -49,7 +54,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def bert_dir(tmp_path_factory, data_dir):
-  source = pipeline.open_source(e2e_helpers.e2e_config(data_dir), 'train')
+  source = pipeline.open_source(_inputs(e2e_helpers.e2e_config(data_dir)), 'train')
   return bert_fixtures.write_bert_folder(tmp_path_factory.mktemp('bert') / 'tiny-bert',
                                          word_pieces=_word_pieces(source), std=_STD)
 
@@ -96,7 +101,7 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
                                                cache_dir=None)
   long_word = next(  # a word of two pieces, neither [UNK]
       word for word in vocab_lib.build_from_source(
-          pipeline.open_source(config, 'train'), min_count=1).words[2:]
+          pipeline.open_source(_inputs(config), 'train'), min_count=1).words[2:]
       if word.isalpha() and len(predictor.vocab.pieces(word).ids) == 2
       and word in predictor.vocab)
   painting = predictor.open_split('validation').painting(0)

@@ -13,6 +13,9 @@ import safetensors.numpy
 
 from artpedia_jax import extract_features
 from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.evaluation import evaluator as evaluation
@@ -25,6 +28,10 @@ from tests.artpedia_jax.model import test_weights_import
 from tests.helpers import e2e_helpers
 from tests.helpers import train_fixtures
 from tfds_artpedia import regions as regions_lib
+
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
 
 IMAGE_SIZE = 64  # a 2 x 2 grid of regions
 
@@ -64,7 +71,7 @@ def pixel_config(**overrides):
 
 def test_evaluation_resizes_the_whole_image_to_a_square():
   record = _record(0, width=90, height=60)
-  images = pipeline.painting_inputs(pixel_config(), train=False)(record, rng=None)
+  images = painting_inputs.painting_inputs(_inputs(pixel_config()), train=False)(record, rng=None)
   expected = Image.open(io.BytesIO(record['image'])).resize(
       (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
   assert list(images) == ['images']
@@ -73,8 +80,8 @@ def test_evaluation_resizes_the_whole_image_to_a_square():
 
 
 def test_training_crops_are_random_per_position_and_reproducible():
-  transform = pipeline.painting_inputs(
-      pixel_config(**{'dataset.crop_min_scale': 0.2}), train=True)
+  transform = painting_inputs.painting_inputs(
+      _inputs(pixel_config(**{'dataset.crop_min_scale': 0.2})), train=True)
   record = _record(0)
   crop = lambda position: transform(
       record, np.random.default_rng([0, position]))['images']
@@ -87,7 +94,7 @@ def test_training_crops_are_random_per_position_and_reproducible():
 def test_random_crop_boxes_stay_inside_and_cover_the_minimum_area(min_scale):
   rng = np.random.default_rng(0)
   for _ in range(200):
-    x0, y0, x1, y1 = pipeline.random_crop_box(90, 60, min_scale, rng)
+    x0, y0, x1, y1 = painting_inputs.random_crop_box(90, 60, min_scale, rng)
     assert 0 <= x0 < x1 <= 90 and 0 <= y0 < y1 <= 60
     # Rounding the sides to pixels may lose a little of the drawn area.
     assert (x1 - x0) * (y1 - y0) >= min_scale * 90 * 60 * 0.95
@@ -96,7 +103,7 @@ def test_random_crop_boxes_stay_inside_and_cover_the_minimum_area(min_scale):
 def test_random_flip_mirrors_the_painting():
   # Left half red, right half blue: a mirrored crop has blue on the left.
   config = pixel_config(**{'dataset.crop_min_scale': 1.0, 'dataset.random_flip': True})
-  transform = pipeline.painting_inputs(config, train=True)
+  transform = painting_inputs.painting_inputs(_inputs(config), train=True)
   lefts = {int(np.argmax(transform(_record(0), np.random.default_rng([0, p]))['images']
                          [:, :IMAGE_SIZE // 4].mean((0, 1))))
            for p in range(12)}
@@ -107,15 +114,15 @@ def test_pixel_batches_and_eval_split_carry_images_instead_of_regions():
   source = [_record(i) for i in range(6)]
   vocab = vocab_lib.build_from_source(source, min_count=1)
   config = pixel_config(batch_size=4)
-  batch = next(pipeline.train_iterator(config, source, vocab, process_index=0,
+  batch = next(pipeline.train_iterator(_inputs(config), source, vocab, process_index=0,
                                        process_count=1, seed=0))
   assert batch['images'].shape == (4, IMAGE_SIZE, IMAGE_SIZE, 3)
   assert batch['images'].dtype == np.uint8
   assert not {'regions', 'boxes', 'region_mask'} & set(batch)
-  split = pipeline.load_eval_split(config, source, vocab)
+  split = eval_split.load_eval_split(_inputs(config), source, vocab)
   assert list(split.paintings) == ['images']
   assert split.paintings['images'].shape == (6, IMAGE_SIZE, IMAGE_SIZE, 3)
-  assert pipeline.region_feature_dim(config, source) is None
+  assert painting_inputs.region_feature_dim(_inputs(config), source) is None
 
 
 # ---------------------------------------------------------------------------- model
@@ -185,10 +192,11 @@ def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen
                                   rngs=nnx.Rngs(0))
   graphdef, variables = model_lib.split(model)
   mesh = sharding.make_mesh(jax.devices()[:1])
-  optimizer = optim.make_optimizer(config, total_steps=100)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=100)
   state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
   before = jax.device_get(state)
-  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
+  step = train_step.make_train_step(graphdef, optimizer,
+                                    train_step.StepSpec.from_config(config), mesh)
   state, metrics = step(state, sharding.global_batch(mesh, _pixel_batch(config, 8)))
   after = jax.device_get(state)
 
@@ -218,7 +226,7 @@ def test_backbone_has_its_own_learning_rate_and_none_when_frozen(frozen):
   params = {model_lib.PIXEL_ENCODER: {'kernel': jnp.ones(3)},
             'region_projection': {'kernel': jnp.ones(3)}}
   grads = jax.tree.map(lambda p: 0.5 * p, params)
-  tx = optim.make_optimizer(config, total_steps=10).tx
+  tx = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=10).tx
   updates, _ = tx.update(grads, tx.init(params), params)
   # Adam's first step moves by the rate (g / |g| = 1), plus decay 0.5 * p.
   backbone_rate = 0.0 if frozen else 1e-4
@@ -252,11 +260,11 @@ def test_extracted_features_are_read_back_by_the_regions_reader(tmp_path):
   ids = {path.stem for path in files}
   assert len(ids) == 10 and not list(out.glob('*.tmp'))
   reader = regions_lib.open_regions(out, ids, feature_dim=512)  # ResNet-18's width
-  source = pipeline.open_source(config, 'train')
+  source = pipeline.open_source(_inputs(config), 'train')
   record = source[0]
   painting_id = vocab_lib.as_text(record['id'])
   loaded = reader.load(painting_id)
-  images = pipeline.painting_inputs(config, train=False)(record, rng=None)['images']
+  images = painting_inputs.painting_inputs(_inputs(config), train=False)(record, rng=None)['images']
   encoder = model_lib.build_pixel_encoder(
       model_lib.ModelSpec.from_config(config).backbone, rngs=nnx.Rngs(config.seed))
   features, boxes, _ = encoder(images[None], train=False)

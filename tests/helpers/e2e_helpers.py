@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.evaluation import metrics as metrics_lib
 from configs import test as test_config
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 NUM_PAINTINGS = 120
 DATASET = f'artpedia/sample/num_paintings={NUM_PAINTINGS}'
 # A faster start than the test config's, so that 40 steps learn to retrieve: summed
@@ -54,7 +55,7 @@ def start_run(workdir, data_dir, **overrides) -> subprocess.Popen:
 
 def chance_levels(config, split: str) -> dict:
   """The metrics random scores get on a built split, from its records alone."""
-  source = pipeline.open_source(config, split)
+  source = pipeline.open_source(input_spec.InputSpec.from_config(config), split)
   visual = [np.asarray(source[i]['is_visual'], bool) for i in range(len(source))]
   painting = np.repeat(np.arange(len(visual)), [len(v) for v in visual])
   return metrics_lib.chance_levels(painting, np.concatenate(visual),

@@ -7,10 +7,17 @@ import json
 import numpy as np
 import pytest
 
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from configs import test as test_config
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
+
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
 
 FEATURE_DIM = 5
 NUM_RECORDS = 12
@@ -56,7 +63,7 @@ def _config(batch_size: int = 6, num_workers: int = 0):
 
 
 def _batches(config, source, vocab, steps, *, process_index=0, process_count=1, seed=0):
-  iterator = pipeline.train_iterator(config, source, vocab, process_index=process_index,
+  iterator = pipeline.train_iterator(_inputs(config), source, vocab, process_index=process_index,
                                      process_count=process_count, seed=seed)
   return [next(iterator) for _ in range(steps)]
 
@@ -220,22 +227,22 @@ def _assert_same_batches(expected, actual):
 
 def test_restored_iterator_continues_like_the_uninterrupted_one(source, vocab):
   config = _config()
-  iterator = pipeline.train_iterator(config, source, vocab, process_index=1, process_count=2,
-                                     seed=3)
+  iterator = pipeline.train_iterator(_inputs(config), source, vocab, process_index=1,
+                                     process_count=2, seed=3)
   for _ in range(4):
     next(iterator)
   state = json.loads(json.dumps(iterator.get_state()))  # as the checkpoint stores it
   expected = [next(iterator) for _ in range(7)]  # crosses an epoch boundary
-  restored = pipeline.train_iterator(config, source, vocab, process_index=1, process_count=2,
-                                     seed=3)
+  restored = pipeline.train_iterator(_inputs(config), source, vocab, process_index=1,
+                                     process_count=2, seed=3)
   restored.set_state(state)
   _assert_same_batches(expected, [next(restored) for _ in range(7)])
 
 
 def test_worker_processes_give_the_same_batches_and_restore(source, vocab):
   in_process = _batches(_config(), source, vocab, steps=9)
-  iterator = pipeline.train_iterator(_config(num_workers=2), source, vocab, process_index=0,
-                                     process_count=1, seed=0)
+  iterator = pipeline.train_iterator(_inputs(_config(num_workers=2)), source, vocab,
+                                     process_index=0, process_count=1, seed=0)
   try:
     _assert_same_batches(in_process[:3], [next(iterator) for _ in range(3)])
     state = iterator.get_state()
@@ -248,13 +255,13 @@ def test_worker_processes_give_the_same_batches_and_restore(source, vocab):
 
 def test_rejects_batch_not_divisible_by_processes(source, vocab):
   with pytest.raises(ValueError, match='not divisible'):
-    pipeline.train_iterator(_config(batch_size=7), source, vocab, process_index=0,
+    pipeline.train_iterator(_inputs(_config(batch_size=7)), source, vocab, process_index=0,
                             process_count=2, seed=0)
 
 
 def test_load_eval_split(source, vocab):
   config = _config()
-  split = pipeline.load_eval_split(config, source, vocab)
+  split = eval_split.load_eval_split(_inputs(config), source, vocab)
   r, t = config.dataset.max_regions, config.dataset.max_words
   num_sentences = sum(NUM_VISUAL) + sum(NUM_CONTEXTUAL)
   assert split.paintings['regions'].shape == (NUM_RECORDS, r, FEATURE_DIM)
@@ -274,7 +281,7 @@ def test_load_eval_split(source, vocab):
 
 
 def test_feature_dim(source):
-  assert pipeline.feature_dim(source) == FEATURE_DIM
+  assert painting_inputs.feature_dim(source) == FEATURE_DIM
 
 
 def test_open_source_reads_the_built_dataset_without_decoding_images(tmp_path_factory):
@@ -284,14 +291,15 @@ def test_open_source_reads_the_built_dataset_without_decoding_images(tmp_path_fa
                           file_format='array_record').download_and_prepare()
   config = _config()
   config.dataset.data_dir = str(data_dir)
-  source = pipeline.open_source(config, 'train')
+  source = pipeline.open_source(_inputs(config), 'train')
   assert isinstance(source[0]['image'], bytes)
-  assert pipeline.open_source(config, 'train', decode_images=True)[0]['image'].ndim == 3
+  assert pipeline.open_source(_inputs(config), 'train', decode_images=True)[0]['image'].ndim == 3
   vocab = vocab_lib.build_from_source(source, min_count=1)
   (batch,) = _batches(config, source, vocab, steps=1)
-  assert batch['regions'].shape == (6, config.dataset.max_regions, pipeline.feature_dim(source))
+  assert batch['regions'].shape == (6, config.dataset.max_regions,
+                                    painting_inputs.feature_dim(source))
   assert batch['region_mask'].any(axis=1).all() and (batch['tokens'] != 0).any(axis=1).all()
-  split = pipeline.load_eval_split(config, source, vocab)
+  split = eval_split.load_eval_split(_inputs(config), source, vocab)
   assert split.is_visual.sum() == len(pipeline.visual_pair_index(source))
 
 
@@ -304,7 +312,7 @@ def test_sentences_without_words_leave_the_pairs_and_retrieval_only(source, voca
   pairs = pipeline.visual_pair_index(with_empty)
   assert (1, 0) not in {tuple(p) for p in pairs}  # punctuation only: no ranking positive
   assert len(pairs) == NUM_VISUAL[0] + NUM_VISUAL[1] - 1
-  split = pipeline.load_eval_split(_config(), with_empty, vocab)
+  split = eval_split.load_eval_split(_inputs(_config()), with_empty, vocab)
   empty = np.flatnonzero(~split.has_words)
   np.testing.assert_array_equal(split.sentence_texts[empty], ['?!', '...'])
   assert split.is_visual.size == len(source[0]['sentences']) + len(record['sentences'])

@@ -7,24 +7,36 @@ import numpy as np
 import pytest
 
 from artpedia_jax.data import ensure_built as dataset
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
+from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import device_scorer
 from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
 from tests.helpers import e2e_helpers
 from tests.helpers import train_fixtures
 
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
+
+
+def _eval_spec(config) -> device_scorer.EvalSpec:
+  return device_scorer.EvalSpec.from_config(config)
+
 CHUNK = 8  # eval_batch_size, one row per device
 NUM_PAINTINGS = 30  # 4 chunks, the last with 6 paintings and 2 padding rows
 NUM_SENTENCES = 45  # 6 chunks, the last with 5 sentences
 
 
-def _split(config, seed: int = 0) -> pipeline.EvalSplit:
+def _split(config, seed: int = 0) -> eval_split.EvalSplit:
   rng = np.random.default_rng(seed)
   r = config.dataset.max_regions
   region_mask = np.arange(r) < rng.integers(1, r + 1, size=(NUM_PAINTINGS, 1))
-  return pipeline.EvalSplit(
+  return eval_split.EvalSplit(
       painting_ids=np.array([f'p{i}' for i in range(NUM_PAINTINGS)]),
       titles=np.array([f'Painting {i}' for i in range(NUM_PAINTINGS)]),
       paintings={
@@ -50,7 +62,7 @@ def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split(
   graphdef, variables = model_lib.split(model)
   split = _split(config)
 
-  scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+  scorer = device_scorer.DeviceScorer(graphdef, _eval_spec(config), sharding.make_mesh())
   scored = evaluation.SplitEvaluator(scorer, split, split_name='test').run(
       variables, step=0).scores
 
@@ -70,7 +82,7 @@ def test_word_region_scores_are_the_dot_products_of_words_and_regions():
   model = train_fixtures.tiny_model(config)
   graphdef, variables = model_lib.split(model)
   split = _split(config)
-  scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+  scorer = device_scorer.DeviceScorer(graphdef, _eval_spec(config), sharding.make_mesh())
   painting = scorer.encode_paintings(variables, split.paintings).take(np.array([3]))
   word_region = scorer.word_region_scores(variables, painting, split.tokens[:11])
   v, _, _ = model.encode_painting_inputs(
@@ -93,18 +105,18 @@ def test_metrics_with_and_without_length_buckets_agree_on_the_sample_corpus(tmp_
   config = e2e_helpers.e2e_config(tmp_path, eval_batch_size=32)
   config.dataset.max_words = 40
   dataset.prepare(config)
-  source = pipeline.open_source(config, 'validation')
-  vocab = vocab_lib.build_from_source(pipeline.open_source(config, 'train'), min_count=1)
-  split = pipeline.load_eval_split(config, source, vocab)
+  source = pipeline.open_source(_inputs(config), 'validation')
+  vocab = vocab_lib.build_from_source(pipeline.open_source(_inputs(config), 'train'), min_count=1)
+  split = eval_split.load_eval_split(_inputs(config), source, vocab)
   model = model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
                                   vocab_size=len(vocab),
-                                  feature_dim=pipeline.feature_dim(source),
+                                  feature_dim=painting_inputs.feature_dim(source),
                                   rngs=nnx.Rngs(0))
   graphdef, variables = model_lib.split(model)
   runs = []
   for buckets in [(), (8, 16, 24, 32)]:
     config.dataset.length_buckets = buckets
-    scorer = evaluation.make_device_scorer(graphdef, config, sharding.make_mesh())
+    scorer = device_scorer.DeviceScorer(graphdef, _eval_spec(config), sharding.make_mesh())
     runs.append(evaluation.SplitEvaluator(scorer, split, split_name='validation').run(
         variables, step=0))
   plain, bucketed = runs

@@ -4,12 +4,23 @@ import numpy as np
 import pytest
 
 from artpedia_jax.checkpoints import restore as restore_lib
+from artpedia_jax.data import eval_split
+from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import device_scorer
 from artpedia_jax.evaluation import evaluator as evaluation
 from artpedia_jax.inference import painting_files
 from artpedia_jax.inference import predictor as inference
 from tfds_artpedia import regions as regions_lib
+
+
+def _inputs(config) -> input_spec.InputSpec:
+  return input_spec.InputSpec.from_config(config)
+
+
+def _eval_spec(config) -> device_scorer.EvalSpec:
+  return device_scorer.EvalSpec.from_config(config)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 
@@ -27,9 +38,9 @@ def test_split(region_predictor):
 def _evaluator_scores(workdir):
   """The test split's scores as the eval binary computes them."""
   restored = restore_lib.restore_model(str(workdir), 'latest')
-  source = pipeline.open_source(restored.config, 'test')
-  split = pipeline.load_eval_split(restored.config, source, restored.vocab)
-  scorer = evaluation.make_device_scorer(restored.graphdef, restored.config, restored.mesh)
+  source = pipeline.open_source(_inputs(restored.config), 'test')
+  split = eval_split.load_eval_split(_inputs(restored.config), source, restored.vocab)
+  scorer = device_scorer.DeviceScorer(restored.graphdef, _eval_spec(restored.config), restored.mesh)
   return evaluation.SplitEvaluator(scorer, split, split_name='test').run(
       restored.variables, step=restored.step).scores
 
@@ -40,7 +51,7 @@ def evaluated(region_workdir):
 
 
 def _record(predictor, index):
-  return pipeline.open_source(predictor.config, 'test')[index]
+  return pipeline.open_source(predictor.inputs, 'test')[index]
 
 
 def _own_texts(collection, painting):

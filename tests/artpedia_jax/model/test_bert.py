@@ -266,7 +266,7 @@ def test_bert_parameters_get_the_text_rate_and_lower_layers_freeze(bert_folder):
   assert set(jax.tree.leaves(bert_labels['layers'][1])) == {optim.TEXT}
   assert set(jax.tree.leaves(labels)) == {optim.HEAD}  # the projection included
   config.optimizer.warmup_steps = 0  # a non-zero rate at the first update
-  tx = optim.make_optimizer(config, total_steps=10).tx
+  tx = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=10).tx
   grads = jax.tree.map(jnp.ones_like, params)
   updates, _ = tx.update(grads, tx.init(params), params)
   frozen = updates[model_lib.BERT_ENCODER]['embeddings']['word']['embedding']

@@ -49,7 +49,8 @@ def test_bad_value_is_named(key, value, expected):
 
 
 def test_choices_are_those_of_the_modules_that_use_them():
-  from artpedia_jax import losses, model, optim, scoring
+  from artpedia_jax.model import model, scoring
+  from artpedia_jax.train import losses, optim
   config = test_config.get_config()
   for scorer in scoring.SCORERS:
     config.model.score = scorer
@@ -63,7 +64,7 @@ def test_choices_are_those_of_the_modules_that_use_them():
       section, field = key.split('.')
       config[section][field] = value
       assert config_checks.problems(config, num_devices=8) == [], (key, value)
-      optim.make_optimizer(config, total_steps=10)
+      optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=10)
 
 
 def test_every_problem_is_reported_at_once():
@@ -78,7 +79,7 @@ def test_unknown_config_key_on_the_command_line_is_rejected(tmp_path):
       [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
        '--config.model.no_such_key=1'],
       capture_output=True, text=True, timeout=120,
-      cwd=pathlib.Path(__file__).resolve().parents[1])
+      cwd=pathlib.Path(__file__).resolve().parents[3])
   assert result.returncode != 0
   assert 'no_such_key' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
@@ -106,7 +107,7 @@ def test_zero_weights_for_both_tasks_stop_run_py_before_training(tmp_path):
       [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
        '--config.loss.rank_weight=0', '--config.loss.cls_weight=0'],
       capture_output=True, text=True, timeout=300,
-      cwd=pathlib.Path(__file__).resolve().parents[1])
+      cwd=pathlib.Path(__file__).resolve().parents[3])
   assert result.returncode != 0
   assert 'loss.rank_weight=0 and loss.cls_weight=0' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()

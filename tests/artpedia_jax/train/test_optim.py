@@ -16,13 +16,13 @@ TOTAL = 14  # 10 steps of decay after the warm-up
 COUNTS = [0, 1, 2, 4, 5, 9, 13, 14, 20]
 
 
-def _config(**optimizer):
+def _spec(**optimizer) -> optim.OptimizerSpec:
   config = train_fixtures.tiny_config()
   config.optimizer.learning_rate = PEAK
   config.optimizer.warmup_steps = WARMUP
   for key, value in optimizer.items():
     setattr(config.optimizer, key, value)
-  return config
+  return optim.OptimizerSpec.from_config(config)
 
 
 def _decayed(decay: str, t: int, start: int, steps: int) -> float:
@@ -35,7 +35,7 @@ def _decayed(decay: str, t: int, start: int, steps: int) -> float:
 
 @pytest.mark.parametrize('decay', ['cosine', 'linear', 'constant'])
 def test_schedule_warms_up_linearly_then_decays(decay):
-  schedule = optim.make_optimizer(_config(decay=decay), TOTAL).learning_rate
+  schedule = optim.make_optimizer(_spec(decay=decay), TOTAL).learning_rate
   want = [PEAK * t / WARMUP if t < WARMUP else _decayed(decay, t, WARMUP, TOTAL - WARMUP)
           for t in COUNTS]
   np.testing.assert_allclose([float(schedule(t)) for t in COUNTS], want,
@@ -43,14 +43,14 @@ def test_schedule_warms_up_linearly_then_decays(decay):
 
 
 def test_schedule_without_warmup_starts_at_the_peak():
-  schedule = optim.make_optimizer(_config(warmup_steps=0), TOTAL).learning_rate
+  schedule = optim.make_optimizer(_spec(warmup_steps=0), TOTAL).learning_rate
   want = [_decayed('cosine', t, 0, TOTAL) for t in COUNTS]
   np.testing.assert_allclose([float(schedule(t)) for t in COUNTS], want,
                              rtol=1e-6, atol=1e-12)
 
 
 def test_warmup_longer_than_the_run_is_cut_to_leave_one_decay_step():
-  schedule = optim.make_optimizer(_config(warmup_steps=100, decay='linear'),
+  schedule = optim.make_optimizer(_spec(warmup_steps=100, decay='linear'),
                                   total_steps=5).learning_rate
   # Warm-up of 4 steps (total - 1), then 1 linear step down to 0.
   np.testing.assert_allclose([float(schedule(t)) for t in range(6)],
@@ -60,7 +60,7 @@ def test_warmup_longer_than_the_run_is_cut_to_leave_one_decay_step():
 
 def test_optimizer_applies_its_schedule_and_counts_its_updates():
   """Adam on a constant gradient moves each step by exactly the rate (m̂ / √v̂ = 1)."""
-  optimizer = optim.make_optimizer(_config(grad_clip_norm=0.0), TOTAL)
+  optimizer = optim.make_optimizer(_spec(grad_clip_norm=0.0), TOTAL)
   params = {'w': jnp.zeros(3)}  # zero parameters: AdamW's decay adds nothing
   state = optimizer.tx.init(params)
   for count in range(7):
@@ -83,9 +83,8 @@ def _numpy_adam_updates(grads, lr, b1=0.9, b2=0.999, eps=1e-8):
 
 @pytest.mark.parametrize('clip_norm', [0.0, 1.0])
 def test_gradients_are_clipped_to_the_global_norm_before_adam(clip_norm):
-  config = _config(name='adam', decay='constant', warmup_steps=0,
-                   grad_clip_norm=clip_norm)
-  tx = optim.make_optimizer(config, TOTAL).tx
+  spec = _spec(name='adam', decay='constant', warmup_steps=0, grad_clip_norm=clip_norm)
+  tx = optim.make_optimizer(spec, TOTAL).tx
   # Global norm 5 over the two leaves, then 0.5: only the first is clipped (to norm 1).
   grads = [{'a': np.array([3.0]), 'b': np.array([4.0])},
            {'a': np.array([0.3]), 'b': np.array([-0.4])}]

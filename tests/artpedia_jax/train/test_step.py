@@ -14,12 +14,16 @@ from tests.helpers import reference_losses
 from tests.helpers import train_fixtures
 
 
+def _spec(config) -> train_step.StepSpec:
+  return train_step.StepSpec.from_config(config)
+
+
 def _loss_and_grads(config, params, graphdef, batch, devices):
   mesh = sharding.make_mesh(devices)
 
   def loss(p, b):
     model = model_lib.merge(graphdef, {'params': p, 'model_state': {}})
-    return train_step.objective(model, b, config, step=0)[0]
+    return train_step.objective(model, b, _spec(config), step=0)[0]
 
   fn = jax.jit(jax.value_and_grad(loss),
                in_shardings=(sharding.replicated(mesh), sharding.batch_sharded(mesh)))
@@ -49,9 +53,9 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
 def _step_and_state(config, batch_size, devices=None):
   mesh = sharding.make_mesh(devices)
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
-  optimizer = optim.make_optimizer(config, total_steps=1000)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=1000)
   state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
-  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
+  step = train_step.make_train_step(graphdef, optimizer, _spec(config), mesh)
   batch = sharding.global_batch(
       mesh, train_fixtures.synthetic_batch(config, batch_size=batch_size))
   return step, state, batch
@@ -162,7 +166,7 @@ def test_objective_equals_a_numpy_reference(rank, step):
   config = _reference_config(rank)
   model = train_fixtures.tiny_model(config)
   batch = _reference_batch(config)
-  total, parts = train_step.objective(model, batch, config, jnp.asarray(step))
+  total, parts = train_step.objective(model, batch, _spec(config), jnp.asarray(step))
   want = _reference_objective(model, batch, config, step)
   np.testing.assert_allclose(total, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(parts['loss'], total)
@@ -176,7 +180,7 @@ def test_gradients_reach_every_parameter_that_should_move(rank):
 
   def loss(params):
     model = model_lib.merge(graphdef, {'params': params, 'model_state': {}})
-    return train_step.objective(model, batch, config, jnp.asarray(WARMUP))[0]
+    return train_step.objective(model, batch, _spec(config), jnp.asarray(WARMUP))[0]
 
   grads = jax.jit(jax.grad(loss))(variables['params'])
   moving = {jax.tree_util.keystr(path): bool(np.any(np.asarray(g) != 0))
@@ -194,8 +198,8 @@ def test_skipped_step_keeps_the_state_and_the_next_step_is_the_uninterrupted_one
   config = train_fixtures.tiny_config()  # 5 warm-up steps: the rate changes every step
   mesh = sharding.make_mesh()
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
-  optimizer = optim.make_optimizer(config, total_steps=100)
-  step = train_step.make_train_step(graphdef, optimizer, config, mesh)
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=100)
+  step = train_step.make_train_step(graphdef, optimizer, _spec(config), mesh)
   batch = lambda seed, **changes: sharding.global_batch(
       mesh, dict(train_fixtures.synthetic_batch(config, 16, seed=seed), **changes))
   state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
@@ -230,7 +234,7 @@ def test_dropout_masks_follow_the_step_and_not_the_device_count():
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
   model = model_lib.merge(graphdef, variables)
-  loss = lambda step: float(train_step.objective(model, batch, config, step=step)[0])
+  loss = lambda step: float(train_step.objective(model, batch, _spec(config), step=step)[0])
   assert loss(0) == loss(0) and loss(0) != loss(1)
 
   loss1, grads1 = _loss_and_grads(config, variables['params'], graphdef, batch,
@@ -261,16 +265,16 @@ def test_total_loss_weighs_both_tasks_and_rank_weight_zero_skips_ranking(
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
   model = model_lib.merge(graphdef, variables)
-  full = train_step.objective(model, batch, config, step=0)[1]
+  full = train_step.objective(model, batch, _spec(config), step=0)[1]
   config.loss.rank_weight, config.loss.cls_weight = rank_weight, cls_weight
-  total, parts = train_step.objective(model, batch, config, step=0)
+  total, parts = train_step.objective(model, batch, _spec(config), step=0)
   expected_rank = full['rank_loss'] if rank_weight else 0.0
   np.testing.assert_allclose(parts['rank_loss'], expected_rank, rtol=1e-6)
   np.testing.assert_allclose(
       total, rank_weight * full['rank_loss'] + cls_weight * full['cls_loss'], rtol=1e-6)
   if not rank_weight:  # nothing of the ranking is computed: no pairwise scores at all
     def program_size(cfg):
-      loss = lambda v: train_step.objective(model_lib.merge(graphdef, v), batch, cfg,
+      loss = lambda v: train_step.objective(model_lib.merge(graphdef, v), batch, _spec(cfg),
                                             step=0)[0]
       return len(str(jax.make_jaxpr(loss)(variables)))
     assert program_size(config) < program_size(train_fixtures.tiny_config())

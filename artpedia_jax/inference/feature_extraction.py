@@ -1,9 +1,6 @@
-r"""Precomputes a pixel backbone's grid region features, one `<id>.npz` per painting.
+"""A pixel backbone's grid region features, one `<id>.npz` per painting of a dataset.
 
-  python -m artpedia_jax.extract_features --config=configs/align_pixels.py --out=DIR \
-      [--config.model.backbone_weights=resnet152.safetensors] [--splits=train,test]
-
-Each image of `config.dataset.name` (built first if needed, as `run.py` does) is resized
+The library side of `python -m artpedia_jax.extract_features`. Each image of `config.dataset.name` (built first if needed, as `run.py` does) is resized
 to `dataset.image_size` squared, as evaluation does, and its backbone feature map
 (inference-mode batch norm) becomes R = h * w regions, written in the `.npz` layout that
 the dataset's `regions` config reads from `manual_dir/regions/`: `features` float32
@@ -20,18 +17,14 @@ from collections.abc import Sequence
 import io
 import os
 
-from absl import app
-from absl import flags
 from absl import logging
 from flax import nnx
 import jax
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 from PIL import Image
 import tqdm
 
-from artpedia_jax import console
 from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import painting_inputs
@@ -39,7 +32,6 @@ from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.train import config_checks
-from tfds_artpedia import cli
 from tfds_artpedia import regions as regions_lib
 
 SPLITS = ('train', 'validation', 'test')
@@ -122,29 +114,3 @@ def _extract_batch(encode, transform, records, batch_size: int, out_dir: str) ->
                features=record_features.astype(np.float32),
                boxes=regions_lib.pixel_boxes(record_boxes, width, height),
                image_w=np.int32(width), image_h=np.int32(height))
-
-
-def _define_flags() -> None:
-  """Flags exist only when this module runs as the program: importing it (tests, other
-  tools) must not claim names such as --out in the process-wide absl registry."""
-  config_flags.DEFINE_config_file(
-      'config', None, 'Path to a config file (configs/*.py) with model.backbone set.',
-      lock_config=True)
-  flags.DEFINE_string('out', None, 'Folder of the <id>.npz files.', required=True)
-  flags.DEFINE_list('splits', list(SPLITS), 'Dataset splits to extract.')
-  flags.DEFINE_integer('batch_size', 32, 'Images per backbone call.')
-  flags.mark_flags_as_required(['config'])
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
-  args = flags.FLAGS
-  written = extract(args.config, cli.writable_folder(args.out, '--out'), splits=args.splits, batch_size=args.batch_size)
-  print(f'Wrote {written} files into {args.out}.')
-
-
-if __name__ == '__main__':
-  _define_flags()
-  cli.run(main)

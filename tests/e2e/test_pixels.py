@@ -11,7 +11,6 @@ from PIL import Image
 import pytest
 import safetensors.numpy
 
-from artpedia_jax import extract_features
 from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.data import eval_split
 from artpedia_jax.data import input_spec
@@ -19,6 +18,7 @@ from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.inference import feature_extraction
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
 from artpedia_jax.train import loop as train
@@ -254,7 +254,7 @@ def test_extracted_features_are_read_back_by_the_regions_reader(tmp_path):
   config.dataset.name = 'artpedia/sample/num_paintings=10'
   config.dataset.data_dir = str(tmp_path / 'tfds')
   out = tmp_path / 'regions'
-  assert extract_features.extract(config, str(out), batch_size=4, progress=False) == 10
+  assert feature_extraction.extract(config, str(out), batch_size=4, progress=False) == 10
 
   files = sorted(out.glob('*.npz'))
   ids = {path.stem for path in files}
@@ -272,7 +272,7 @@ def test_extracted_features_are_read_back_by_the_regions_reader(tmp_path):
   np.testing.assert_allclose(loaded.boxes, boxes[0], atol=1e-6)
 
   (out / f'{painting_id}.npz').unlink()
-  assert extract_features.extract(config, str(out), batch_size=4, progress=False) == 1
+  assert feature_extraction.extract(config, str(out), batch_size=4, progress=False) == 1
 
 
 # ---------------------------------------------------------------------- end to end

@@ -9,8 +9,9 @@ workdir="${1:-workdirs/sample}"
 .venv/bin/python run.py --config=configs/sample.py --workdir="$workdir"
 .venv/bin/python -m artpedia_jax.eval --workdir="$workdir" --step=best --split=test
 echo "Report: $workdir/eval/"
-painting=$(.venv/bin/python -c 'from artpedia_jax import pipeline
+painting=$(.venv/bin/python -c 'from artpedia_jax.data import input_spec, pipeline
 from configs import sample
-print(pipeline.open_source(sample.get_config(), "test")[0]["id"].decode())')
+spec = input_spec.InputSpec.from_config(sample.get_config())
+print(pipeline.open_source(spec, "test")[0]["id"].decode())')
 .venv/bin/python -m artpedia_jax.annotate --workdir="$workdir" --split=test --id="$painting" \
   --out="$workdir/annotations/test_$painting"

@@ -60,3 +60,17 @@ def pixel_workdir(tmp_path_factory, sample_data_dir):
   return _trained(tmp_path_factory, sample_data_dir, 'pixel_run', num_train_steps=4,
                   eval_every_steps=4, checkpoint_every_steps=4,
                   **{'model.backbone': 'resnet18', 'dataset.image_size': 64})
+
+
+@pytest.fixture(scope='session')
+def other_seed_workdir(tmp_path_factory, sample_data_dir):
+  """`region_workdir`'s run with another seed: another model at the same step."""
+  return _trained(tmp_path_factory, sample_data_dir, 'other_seed_run', num_train_steps=20,
+                  seed=1)
+
+
+@pytest.fixture(scope='session')
+def bfloat16_workdir(tmp_path_factory, sample_data_dir):
+  """`region_workdir`'s run computing in bfloat16."""
+  return _trained(tmp_path_factory, sample_data_dir, 'bfloat16_run', num_train_steps=20,
+                  **{'model.dtype': 'bfloat16'})

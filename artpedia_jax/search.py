@@ -1,7 +1,7 @@
 r"""Searches a collection with a trained model, in either direction.
 
-  python -m artpedia_jax.search --workdir=W --split=test "a woman holding a child"
-  python -m artpedia_jax.search --workdir=W --folder=DIR "a woman holding a child"
+  python -m artpedia_jax.search --workdir=W --split=test "a red cross" [--json]
+  python -m artpedia_jax.search --workdir=W --folder=DIR "a red cross"
   python -m artpedia_jax.search --workdir=W --split=test --id=PAINTING_ID
   python -m artpedia_jax.search --workdir=W --split=test --image=P.jpg | --regions=P.npz
 
@@ -9,8 +9,9 @@ With a query, prints the words of it the model read (and those it did not, with 
 warning when they are most of its content words), then the top-k paintings of the
 collection (a built split, or a folder of images / `<id>.npz` files) with Artpedia id,
 score, title and year; `--json` prints what the API's `/api/search` returns. With a
-painting (`--id`, its Artpedia id in the split, or a file) instead, prints the split's top-k sentences for it, each with the
-painting it belongs to and its p(visual) with the given painting. The collection's
+painting (`--id`, its Artpedia id in the split, or a file) instead, prints the split's
+top-k sentences for it, each with the painting it belongs to and its p(visual) with the
+given painting. The collection's
 paintings are encoded on first use (progress on stderr) and cached in W/inference_cache,
 which then also answers for the split's catalogue, so the dataset is not read again.
 """
@@ -77,7 +78,7 @@ def search_paintings(query: str) -> None:
   _print_words(result)
   print(f'{"rank":>4}  {"score":>7}  {"id":<12} title')
   for rank, hit in enumerate(result.hits, start=1):
-    year = f' ({hit.year})' if hit.year is not None else ''
+    year = f' ({hit.year})' if hit.year is not None and str(hit.year) not in hit.title else ''
     print(f'{rank:>4}  {hit.score:>7.3f}  {hit.painting_id:<12} {hit.title}{year}')
 
 

@@ -5,9 +5,14 @@ when jax first initialises a backend, so it is set here, before any test imports
 """
 
 import os
+import tempfile
 
 os.environ['XLA_FLAGS'] = ' '.join(
     filter(None, [os.environ.get('XLA_FLAGS'), '--xla_force_host_platform_device_count=8']))
+# The commands keep compiled code on disk (artpedia_jax.console): in one folder per test
+# session, not the user's cache.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
+                      tempfile.mkdtemp(prefix='artpedia-jax-compilation-'))
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -82,15 +82,21 @@ def test_describe_ranks_sentences_as_the_evaluator_score_row(region_predictor, t
                                                       kind='stable')[:10])
 
 
+def _regions_file(predictor, index, path, *, with_size: bool = True):
+  """Test painting `index` as a user's `.npz` (pixel boxes), with or without its size;
+  returns the record."""
+  record = _record(predictor, index)
+  height, width = painting_files.decode_image(record['image'], 'test').shape[:2]
+  size = {'image_w': width, 'image_h': height} if with_size else {}
+  np.savez(path, features=record['regions']['features'],
+           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height), **size)
+  return record
+
+
 def test_annotate_splits_the_text_and_a_regions_file_gives_the_split_painting(
     region_predictor, test_split, tmp_path):
-  record = _record(region_predictor, 2)
-  image = painting_files.decode_image(record['image'], 'test')
-  height, width = image.shape[:2]
   npz = tmp_path / 'p.npz'
-  np.savez(npz, features=record['regions']['features'],
-           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height),
-           image_w=width, image_h=height)
+  _regions_file(region_predictor, 2, npz)
   _, texts = _own_texts(test_split, 2)
   from_file = region_predictor.annotate(region_predictor.read_painting(regions=npz),
                                         '\n\n'.join(texts))
@@ -203,12 +209,8 @@ def test_a_retrained_workdir_does_not_reuse_the_old_models_encodings(
 
 def test_a_regions_file_without_image_size_takes_it_from_the_image(
     region_predictor, test_split, tmp_path):
-  record = _record(region_predictor, 2)
-  image = painting_files.decode_image(record['image'], 'test')
-  height, width = image.shape[:2]
   npz = tmp_path / 'p.npz'
-  np.savez(npz, features=record['regions']['features'],
-           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height))
+  record = _regions_file(region_predictor, 2, npz, with_size=False)
   jpeg = tmp_path / 'p.jpg'
   jpeg.write_bytes(record['image'])
   with pytest.raises(painting_files.PaintingInputError, match='image size is unknown'):

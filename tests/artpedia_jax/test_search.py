@@ -76,5 +76,6 @@ def test_user_mistakes_are_one_error_line(region_workdir, sample_data_dir):
                                     '--id=nope', 'no such painting')
   cli_helpers.assert_one_error_line(_search(region_workdir, '--split=dev', 'a cross'),
                                     "split 'dev'")
-  cli_helpers.assert_one_error_line(_search(region_workdir, f'--id={_first_test_id(sample_data_dir)}', 'a cross'),
+  painting_id = _first_test_id(sample_data_dir)
+  cli_helpers.assert_one_error_line(_search(region_workdir, f'--id={painting_id}', 'a cross'),
                                     'either a query')

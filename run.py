@@ -34,7 +34,7 @@ _PROCESS_ID = flags.DEFINE_integer(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
+  console.prepare_command(flags.FLAGS.verbose)
   distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value,
                          _PROCESS_ID.value)
   workdir = cli.writable_folder(_WORKDIR.value, '--workdir')

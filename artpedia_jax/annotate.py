@@ -4,12 +4,14 @@ r"""Annotates a painting's text with a trained model.
   python -m artpedia_jax.annotate --workdir=W --regions=P.npz [--image=P.jpg] --text=T.txt
   python -m artpedia_jax.annotate --workdir=W --split=test --id=ID [--text=T.txt]
 
-Splits the text into sentences and prints, per sentence, visual or contextual with
-p(visual) and the alignment score S(v, s); writes DIR/annotation.html (each visual
-sentence's words drawn on the painting, contextual sentences listed apart) and
-DIR/annotation.json. A pixel model reads --image; a region model reads --regions (an
-`<id>.npz` or a bottom-up TSV, `--row_id` picking its row) and draws on --image if given.
-A painting of a built split (`--split --id`) comes with its image and regions, and
+Splits the text into sentences and prints, in reading order, visual or contextual with
+p(visual), the alignment score S(v, s) and the words the model does not know; writes
+DIR/annotation.html (the page's own view: the painting beside the sentences, each word's
+best region outlined when pointed at) and DIR/annotation.json (what the API's
+`POST /api/annotate` returns). A pixel model reads --image; a region model reads
+--regions (an `<id>.npz` or a bottom-up TSV, `--row_id` picking its row) and shows
+--image if given (whose size scales a region file that records none). A painting of a
+built split (`--split --id`, its Artpedia id) comes with its image and regions, and
 without --text its own sentences of the dataset are annotated.
 """
 
@@ -50,14 +52,18 @@ def _read_text(path: str) -> str:
 
 
 def _split_painting(predictor: inference.Predictor, split: str, painting_id: str):
-  """Painting `painting_id` of a built split, with its own sentences."""
+  """Painting `painting_id` of a built split, its image and its own sentences."""
   collection = predictor.open_split(split)
-  if painting_id not in collection.ids:
+  index = collection.index_of(painting_id)
+  if index is None:
     raise errors.UsageError(f'--id={painting_id}: no such painting in {collection.name} '
                             f'(ids such as {collection.ids[:5]}).')
-  index = collection.ids.index(painting_id)
-  own = [str(collection.split.sentence_texts[j]) for j in collection.sentence_rows(index)]
-  return collection.painting(index), own
+  return (predictor.painting_of(collection, index), collection.image_bytes(index),
+          collection.own_sentences(index))
+
+
+def _image_bytes(path: str | None) -> bytes | None:
+  return None if path is None else pathlib.Path(path).read_bytes()
 
 
 def annotate(workdir: str, step: str, out: str | None) -> None:
@@ -72,24 +78,26 @@ def annotate(workdir: str, step: str, out: str | None) -> None:
   text = _read_text(_TEXT.value) if _TEXT.value is not None else None
   predictor = inference.Predictor.from_workdir(workdir, step)
   if from_split:
-    painting, own = _split_painting(predictor, _SPLIT.value, _ID.value)
+    painting, image, own = _split_painting(predictor, _SPLIT.value, _ID.value)
+    name = _ID.value
     sentences = (predictor.annotate(painting, text) if text is not None
                  else predictor.annotate_sentences(painting, own))
   else:
     painting = predictor.read_painting(image=_IMAGE.value, regions=_REGIONS.value,
                                        painting_id=_ROW_ID.value)
+    name = pathlib.Path(_IMAGE.value or _REGIONS.value).stem
+    image = _image_bytes(_IMAGE.value)
     sentences = predictor.annotate(painting, text)
   print(annotation_page.table(sentences))
-  out = out or os.path.join(workdir, 'annotations',
-                            pathlib.Path(painting.name).stem or 'painting')
-  html_path, json_path = annotation_page.write(out, painting, sentences, predictor.step)
+  out = out or os.path.join(workdir, 'annotations', name or 'painting')
+  html_path, json_path = annotation_page.write(out, name, image, sentences, predictor.step)
   print(f'Annotation: {html_path}\nJSON:       {json_path}')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
+  console.prepare_command(flags.FLAGS.verbose)
   annotate(_WORKDIR.value, _STEP.value, _OUT.value)
 
 

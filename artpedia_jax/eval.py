@@ -44,7 +44,7 @@ def _overrides() -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
+  console.prepare_command(flags.FLAGS.verbose)
   result = evaluation.evaluate_checkpoint(
       _WORKDIR.value, _STEP.value, _SPLIT.value, overrides=_overrides(),
       write_report=_REPORT.value, pooled_baseline=_BASELINES.value)

@@ -31,7 +31,7 @@ def _define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
+  console.prepare_command(flags.FLAGS.verbose)
   args = flags.FLAGS
   written = feature_extraction.extract(args.config, cli.writable_folder(args.out, '--out'),
                                        splits=args.splits, batch_size=args.batch_size)

@@ -4,7 +4,9 @@ r"""Serves a trained model's local web page: search, browse a painting, annotate
 
 Binds 127.0.0.1 unless --host says otherwise (the page has no authentication: expose it
 only on a network you trust). The collection is encoded before the server starts, so
-the first search is as fast as the others.
+the first search is as fast as the others. Beside the pages, a JSON API answers
+`GET /api/search?q=TEXT&k=N`, `GET /api/paintings/<id>` and `POST /api/annotate`
+(see `artpedia_jax.inference.web_api`).
 """
 
 from absl import app
@@ -49,7 +51,7 @@ def serve() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_third_party_info()
+  console.prepare_command(flags.FLAGS.verbose)
   serve()
 
 

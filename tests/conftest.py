@@ -5,9 +5,14 @@ when jax first initialises a backend, so it is set here, before any test imports
 """
 
 import os
+import tempfile
 
 os.environ['XLA_FLAGS'] = ' '.join(
     filter(None, [os.environ.get('XLA_FLAGS'), '--xla_force_host_platform_device_count=8']))
+# The commands keep compiled code on disk (artpedia_jax.console): in one folder per test
+# session, not the user's cache.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
+                      tempfile.mkdtemp(prefix='artpedia-jax-compilation-'))
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -60,3 +65,17 @@ def pixel_workdir(tmp_path_factory, sample_data_dir):
   return _trained(tmp_path_factory, sample_data_dir, 'pixel_run', num_train_steps=4,
                   eval_every_steps=4, checkpoint_every_steps=4,
                   **{'model.backbone': 'resnet18', 'dataset.image_size': 64})
+
+
+@pytest.fixture(scope='session')
+def other_seed_workdir(tmp_path_factory, sample_data_dir):
+  """`region_workdir`'s run with another seed: another model at the same step."""
+  return _trained(tmp_path_factory, sample_data_dir, 'other_seed_run', num_train_steps=20,
+                  seed=1)
+
+
+@pytest.fixture(scope='session')
+def bfloat16_workdir(tmp_path_factory, sample_data_dir):
+  """`region_workdir`'s run computing in bfloat16."""
+  return _trained(tmp_path_factory, sample_data_dir, 'bfloat16_run', num_train_steps=20,
+                  **{'model.dtype': 'bfloat16'})

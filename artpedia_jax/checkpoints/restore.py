@@ -13,13 +13,18 @@ override is refused, since it would build another model than the one trained.
 
 from collections.abc import Mapping
 import dataclasses
+import hashlib
 import os
 from typing import Any
 
+from etils import epath
 from flax import nnx
 import jax
 import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
 
+from artpedia_jax.checkpoints import checksums
 from artpedia_jax.checkpoints import manager as checkpoint_lib
 from artpedia_jax.data import tokenizer as tokenizer_lib
 from artpedia_jax.model import model as model_lib
@@ -49,6 +54,8 @@ class RestoredModel:
   feature_dim: int | None  # region feature size; None for a pixel-backbone model
   # {'name', 'value'} of the validation criterion when `step` is the run's best step.
   chosen_as_best_by: dict | None = None
+  # SHA-256 naming the checkpoint's content (see `checkpoint_digest`).
+  digest: str = ''
 
   @property
   def vocab(self) -> tokenizer_lib.Tokenizer:
@@ -133,6 +140,21 @@ def _restore_variables(checkpointer, step, config, text, feature_dim, mesh):
   return graphdef, dict({'model_state': {}}, **variables), step
 
 
+def checkpoint_digest(directory: str, step: int, variables: model_lib.Variables) -> str:
+  """A SHA-256 that changes whenever the step's content does: that of its checksum
+  manifest (sizes and SHA-256 of every file), or, for a step without one, that of the
+  restored variables themselves."""
+  name = ocp.path.step.standard_name_format().build_name(step)
+  manifest = epath.Path(directory) / name / checksums.MANIFEST
+  if manifest.exists():
+    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+  digest = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_leaves_with_path(variables):
+    digest.update(jax.tree_util.keystr(path).encode('utf-8'))
+    digest.update(np.ascontiguousarray(jax.device_get(leaf)).tobytes())
+  return digest.hexdigest()
+
+
 def restore_model(workdir: str, step: str | int = 'best', *,
                   overrides: Mapping[str, Any] | None = None) -> RestoredModel:
   """Restores checkpoint `step` ('latest', 'best' or a number) of `workdir`.
@@ -157,4 +179,5 @@ def restore_model(workdir: str, step: str | int = 'best', *,
   except (FileNotFoundError, ValueError) as error:
     raise RestoreError(str(error)) from error
   return RestoredModel(step, config, text, graphdef, variables, mesh, feature_dim,
-                       chosen_as_best_by=chosen if is_best else None)
+                       chosen_as_best_by=chosen if is_best else None,
+                       digest=checkpoint_digest(directory, step, variables))

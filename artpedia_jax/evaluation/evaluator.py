@@ -23,6 +23,7 @@ from artpedia_jax.data import eval_split
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import tokenizer as tokenizer_lib
+from artpedia_jax.evaluation import alignment as alignment_lib
 from artpedia_jax.evaluation import device_scorer as device_scoring
 from artpedia_jax.evaluation import metrics as metrics_lib
 from artpedia_jax.evaluation import report as report_lib
@@ -130,7 +131,7 @@ def _examples(evaluator: SplitEvaluator, variables, evaluation: SplitEvaluation,
     sentence = int(own_visual[0])
     token_region = evaluator.scorer.word_region_scores(
         variables, paintings.take(np.array([p])), split.tokens[sentence:sentence + 1])[0]
-    words, word_region = report_lib.merge_pieces(
+    words, word_region = alignment_lib.merge_pieces(
         tokenizer.alignment_words(split.sentence_texts[sentence], max_words), token_region)
     record = images[p]
     examples.append(report_lib.Example(
@@ -140,7 +141,7 @@ def _examples(evaluator: SplitEvaluator, variables, evaluation: SplitEvaluation,
             evaluation.scores.scores[p], p, split.sentence_texts, split.sentence_painting,
             split.is_visual),
         aligned_sentence=str(split.sentence_texts[sentence]),
-        alignment=report_lib.word_alignment(words, word_region, paintings.boxes[p],
+        alignment=alignment_lib.word_alignment(words, word_region, paintings.boxes[p],
                                             paintings.region_mask[p])))
   return examples
 

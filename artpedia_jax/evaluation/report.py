@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import alignment as alignment_lib
 from artpedia_jax.evaluation import metrics as metrics_lib
 
 OWN_VISUAL = 'own visual'
@@ -26,6 +27,8 @@ OTHER_PAINTING = "another painting's"
 RECALL_CURVE_KS = np.arange(1, 101)
 MIN_PICTURE_SIDE = 384  # small images are enlarged (integer factor) so labels stay legible
 _FONT_SIZE = 13
+# Word-region alignment lives in `alignment` (no plotting imports, for the inference
+# commands); these names stay for the report's callers.
 PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
             (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40))
 
@@ -38,13 +41,6 @@ class RetrievedSentence:
 
 
 @dataclasses.dataclass(frozen=True)
-class AlignedWord:
-  word: str
-  box: tuple[float, float, float, float]  # (y0, x0, y1, x1) in [0, 1]
-  score: float  # the word's score with that region
-
-
-@dataclasses.dataclass(frozen=True)
 class Example:
   """One painting shown in the report."""
   painting_id: str
@@ -52,7 +48,7 @@ class Example:
   image: np.ndarray | None  # uint8 [H, W, 3]; None when the image is not available
   top_sentences: list[RetrievedSentence]
   aligned_sentence: str  # the visual sentence whose words `alignment` lists
-  alignment: list[AlignedWord]
+  alignment: list[alignment_lib.AlignedWord]
 
 
 def retrieved_sentences(scores_row: np.ndarray, painting: int,
@@ -75,34 +71,8 @@ def retrieved_sentences(scores_row: np.ndarray, painting: int,
           for j in best]
 
 
-def merge_pieces(words: Sequence[tuple[str, Sequence[int]]],
-                 token_region_scores: np.ndarray) -> tuple[list[str], np.ndarray]:
-  """Words and their [W, R] region scores from a sentence's [T, R] token scores.
-
-  `words` are (word, positions of its tokens), as the tokenizer's `alignment_words`
-  gives them: a word split into several word pieces (BERT) scores each region with the
-  mean of its pieces' scores; a word of one token keeps that token's row.
-  """
-  scores = np.asarray(token_region_scores, np.float64)
-  merged = [scores[list(positions)].mean(axis=0) for _, positions in words]
-  return ([word for word, _ in words],
-          np.stack(merged) if merged else np.zeros([0, scores.shape[-1]]))
-
-
-def word_alignment(words: Sequence[str | bytes], word_region_scores: np.ndarray,
-                   boxes: np.ndarray,
-                   region_mask: np.ndarray | None = None) -> list[AlignedWord]:
-  """Each word's best real region: argmax over regions of its [T, R] word-region scores."""
-  scores = np.asarray(word_region_scores, dtype=np.float64)[:len(words)]
-  if region_mask is not None:
-    scores = np.where(np.asarray(region_mask)[None, :], scores, -np.inf)
-  best = np.argmax(scores, axis=1)
-  return [AlignedWord(vocab_lib.as_text(word), tuple(float(c) for c in boxes[r]),
-                      float(scores[t, r]))
-          for t, (word, r) in enumerate(zip(words, best))]
-
-
-def draw_alignment(image: np.ndarray, alignment: Sequence[AlignedWord]) -> Image.Image:
+def draw_alignment(image: np.ndarray,
+                   alignment: Sequence[alignment_lib.AlignedWord]) -> Image.Image:
   """The painting with each word's best box drawn and labelled "word score".
 
   The picture is the image enlarged by the smallest integer factor that brings its longer

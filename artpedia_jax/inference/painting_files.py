@@ -4,12 +4,15 @@ A trained model takes paintings the way it was trained: pixels when its config s
 backbone, detector region features otherwise. `PaintingReader` turns a user's file into
 exactly the inputs the evaluation split gives that model (`painting_inputs`),
 and says plainly when the file is the wrong kind for the model. An image may come with
-regions too, for drawing the alignment on.
+regions too: its size then scales region files that do not record one, and pages show it.
 """
 
+from collections.abc import Iterator
+import contextlib
 import dataclasses
 import io
 import pathlib
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -33,19 +36,22 @@ class PaintingInputError(errors.UserError, ValueError):
 class Painting:
   """One painting ready for the model."""
   name: str
-  inputs: dict[str, np.ndarray]  # the model's painting inputs, without a batch axis
-  image: np.ndarray | None  # uint8 [H, W, 3] to draw on; None without an image
+  inputs: dict[str, np.ndarray] | None  # the model's painting inputs, no batch axis
+  # Its encoding (a leading axis of 1) when already known (a cached collection's row).
+  encoded: Any = None
 
 
-def decode_image(data: bytes, where: str) -> np.ndarray:
-  """uint8 [H, W, 3] of an image file's bytes, or a PaintingInputError saying why not."""
+@contextlib.contextmanager
+def _opened(data: bytes, where: str) -> Iterator[Image.Image]:
+  """The image file in `data` opened by Pillow (header read), or a PaintingInputError
+  saying why not."""
   try:
     with Image.open(io.BytesIO(data)) as image:
       if image.width * image.height > MAX_IMAGE_PIXELS:
         raise PaintingInputError(
             f'{where}: {image.width} x {image.height} pixels is more than the '
             f'{MAX_IMAGE_PIXELS:,} accepted; downscale the image first.')
-      return np.asarray(image.convert('RGB'), np.uint8)
+      yield image
   except PaintingInputError:
     raise
   except Image.UnidentifiedImageError as error:
@@ -56,6 +62,28 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
                              'a JPEG or PNG file.') from error
 
 
+def decode_image(data: bytes, where: str) -> np.ndarray:
+  """uint8 [H, W, 3] of an image file's bytes, or a PaintingInputError saying why not."""
+  with _opened(data, where) as image:
+    return np.asarray(image.convert('RGB'), np.uint8)
+
+
+def image_size(data: bytes, where: str) -> tuple[int, int]:
+  """(width, height) of an image file's bytes, from its header."""
+  with _opened(data, where) as image:
+    return image.size
+
+
+def downscaled_jpeg(data: bytes, max_side: int, where: str) -> bytes:
+  """The image file in `data` downscaled to fit `max_side`, as JPEG bytes (what pages
+  show)."""
+  picture = Image.fromarray(decode_image(data, where))
+  picture.thumbnail((max_side, max_side))
+  buffer = io.BytesIO()
+  picture.save(buffer, format='JPEG', quality=85)
+  return buffer.getvalue()
+
+
 class _AnyId:
   """Accepts every id: a user's own TSV row belongs to no annotation file."""
 
@@ -64,15 +92,17 @@ class _AnyId:
 
 
 def read_regions(path: str | pathlib.Path, feature_dim: int,
-                 painting_id: str | None = None) -> regions_lib.Regions:
+                 painting_id: str | None = None,
+                 size: tuple[int, int] | None = None) -> regions_lib.Regions:
   """Regions of one painting from `<id>.npz` or a bottom-up TSV (its only row, or the
-  row of `painting_id`); boxes normalised as in the dataset."""
+  row of `painting_id`); boxes normalised as in the dataset, by the image size the file
+  records or else `size` (width, height) of its image."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise PaintingInputError(f'{path}: no such file.')
   try:
     if path.suffix == '.npz':
-      return regions_lib.NpzRegions([path], {path.stem}, feature_dim).load(path.stem)
+      return regions_lib.NpzRegions([path], {path.stem}, feature_dim).load(path.stem, size)
     if path.suffix == '.tsv':
       table = regions_lib.TsvRegions([path], _AnyId(), feature_dim)
       ids = sorted(table.ids)
@@ -83,7 +113,7 @@ def read_regions(path: str | pathlib.Path, feature_dim: int,
       painting_id = ids[0] if painting_id is None else painting_id
       if painting_id not in table.ids:
         raise PaintingInputError(f'{path}: no row with image_id {painting_id!r}.')
-      return table.load(painting_id)
+      return table.load(painting_id, size)
   except regions_lib.RegionError as error:
     raise PaintingInputError(str(error)) from error
   raise PaintingInputError(f'{path}: region files are {" or ".join(REGION_SUFFIXES)}.')
@@ -111,21 +141,19 @@ class PaintingReader:
 
   def read(self, *, image: bytes | None = None, regions: str | pathlib.Path | None = None,
            name: str = 'painting', painting_id: str | None = None) -> Painting:
-    """A painting from image bytes and/or a regions file, as this model needs it."""
-    pixels = decode_image(image, name) if image is not None else None
+    """A painting from image bytes and/or a regions file, as this model needs it; a
+    region model reads only the image's size (for region files without one)."""
     if self.uses_pixels:
-      if pixels is None or regions is not None:
+      if image is None or regions is not None:
         raise PaintingInputError(f'{name}: {self.kind_hint()}.')
-      return Painting(name, self._transform({'image': pixels}, rng=None), pixels)
+      return Painting(name, self._transform({'image': decode_image(image, name)}, rng=None))
     if regions is None:
       raise PaintingInputError(f'{name}: {self.kind_hint()}.')
-    found = read_regions(regions, self._feature_dim, painting_id)
+    size = image_size(image, name) if image is not None else None
+    found = read_regions(regions, self._feature_dim, painting_id, size)
     record = {'regions': {'features': found.features, 'boxes': found.boxes}}
-    return Painting(name, self._transform(record, rng=None), pixels)
+    return Painting(name, self._transform(record, rng=None))
 
   def from_record(self, record: dict, name: str) -> Painting:
-    """A painting of a built dataset split (its JPEG bytes decoded for drawing)."""
-    pixels = decode_image(record['image'], name) if 'image' in record else None
-    inputs = self._transform(dict(record, image=pixels) if pixels is not None else record,
-                             rng=None)
-    return Painting(name, inputs, pixels)
+    """A painting of a built split (a record of `pipeline.open_source`)."""
+    return Painting(name, self._transform(record, rng=None))

@@ -1,6 +1,7 @@
 """`python -m artpedia_jax.annotate`: the table, the HTML and JSON files, the errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -48,17 +49,41 @@ def test_annotates_a_text_and_writes_html_and_json(region_workdir,
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'p(visual)' in result.stdout and 'St. John Smith' in result.stdout
   saved = json.loads((tmp_path / 'annotation.json').read_text())
+  assert saved['painting'] == 'painting'
   assert [s['text'] for s in saved['sentences']] == [
       'The purple hexagon stands out against the cream sky.',
       'It was bought by St. John Smith, c. 1903, for an 18th-century collection.']
   page = (tmp_path / 'annotation.html').read_text()
-  for i, sentence in enumerate(saved['sentences'], start=1):
+  assert '<html lang="en">' in page and 'name="viewport"' in page
+  assert 'href="style.css"' in page and 'src="alignment.js"' in page
+  assert 'src="painting.jpg"' in page and 'data:image' not in page
+  for name in ('style.css', 'alignment.js'):
+    assert (tmp_path / name).stat().st_size > 0
+  assert (tmp_path / 'painting.jpg').read_bytes().startswith(b'\xff\xd8')
+  for sentence in saved['sentences']:
     assert sentence['kind'] in ('visual', 'contextual')
-    assert len(sentence['words']) == len(sentence['text'].split()) + (i == 2)  # 18th-century
-    picture = tmp_path / f'annotation_{i}.png'
-    assert picture.exists() == (sentence['kind'] == 'visual')
-    if picture.exists():
-      assert picture.read_bytes().startswith(b'\x89PNG') and picture.name in page
+    assert len(sentence['words']) == len(re.findall(r'[^\W_]+', sentence['text']))
+    assert f'<li class="sentence {sentence["kind"]}">' in page
+  unknown = [w for s in saved['sentences'] for w in s['unknown_words']]
+  assert unknown and all(w in result.stdout for w in unknown)  # "smith" is not a sample word
+  assert page.count('data-box=') == sum(len(s['words']) for s in saved['sentences'])
+
+
+def test_a_regions_file_without_image_size_takes_it_from_the_image(
+    region_workdir, painting_files_of_a_test_painting, tmp_path):
+  image, npz, text = painting_files_of_a_test_painting
+  with np.load(npz) as arrays:
+    sizeless = tmp_path / 'sizeless.npz'
+    np.savez(sizeless, features=arrays['features'], boxes=arrays['boxes'])
+  common = ['artpedia_jax.annotate', f'--workdir={region_workdir}', '--step=latest',
+            f'--text={text}']
+  with_size = cli_helpers.run_module(*common, f'--regions={npz}', f'--out={tmp_path}/a')
+  from_image = cli_helpers.run_module(*common, f'--regions={sizeless}', f'--image={image}',
+                                      f'--out={tmp_path}/b')
+  assert from_image.returncode == 0, from_image.stderr[-3000:]
+  assert from_image.stdout.splitlines()[:-2] == with_size.stdout.splitlines()[:-2]
+  cli_helpers.assert_one_error_line(cli_helpers.run_module(*common, f'--regions={sizeless}'),
+                                    'sizeless.npz', 'image size is unknown')
 
 
 def test_user_mistakes_are_one_error_line(region_workdir,

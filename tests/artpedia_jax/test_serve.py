@@ -1,5 +1,6 @@
 """`python -m artpedia_jax.serve`: starts on 127.0.0.1 and answers; mistakes are one line."""
 
+import json
 import re
 import subprocess
 import sys
@@ -22,9 +23,13 @@ def test_serves_the_split_on_an_ephemeral_local_port(region_workdir):
     line = server.stdout.readline()
     port = re.search(r'on http://127\.0\.0\.1:(\d+)/', line)
     assert port, line
-    with urllib.request.urlopen(f'http://127.0.0.1:{port.group(1)}/?q=a+red+ring',
-                                timeout=300) as response:
+    base = f'http://127.0.0.1:{port.group(1)}'
+    with urllib.request.urlopen(f'{base}/?q=a+red+ring', timeout=300) as response:
       assert response.status == 200 and b'/thumbnail/' in response.read()
+    with urllib.request.urlopen(f'{base}/api/search?q=a+red+ring&k=2', timeout=300) as response:
+      answer = json.loads(response.read())
+    assert len(answer['results']) == 2
+    assert sorted(answer['words']['known'] + answer['words']['unknown']) == ['a', 'red', 'ring']
   finally:
     server.terminate()
     server.wait(timeout=60)

@@ -107,7 +107,8 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
   painting = predictor.open_split('validation').painting(0)
   [annotated] = predictor.annotate_sentences(painting, [f'the {long_word} qxzqxz'])
   assert [word.word for word in annotated.words] == ['the', long_word, 'qxzqxz']
-  assert annotated.unknown_words == ['qxzqxz']
+  assert annotated.words_read.unknown == ['qxzqxz']
+  assert annotated.words_read.known == ['the', long_word]
 
 
 def test_bert_run_killed_then_resumed_gives_bitwise_equal_params(data_dir, bert_dir,

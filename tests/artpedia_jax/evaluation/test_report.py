@@ -5,6 +5,7 @@ import re
 import numpy as np
 from PIL import Image
 
+from artpedia_jax.evaluation import alignment as alignment_lib
 from artpedia_jax.evaluation import metrics
 from artpedia_jax.evaluation import report
 
@@ -26,7 +27,7 @@ def _example(image):
       painting_id='0042', title='Still life', image=image,
       top_sentences=report.retrieved_sentences(scores_row, 0, SENTENCES, PAINTING, VISUAL),
       aligned_sentence='a red circle',
-      alignment=report.word_alignment(words, word_region_scores, boxes))
+      alignment=alignment_lib.word_alignment(words, word_region_scores, boxes))
 
 
 def _write(tmp_path, examples):
@@ -87,7 +88,7 @@ def test_example_table_escapes_and_marks(tmp_path):
 
 
 def test_word_alignment_picks_best_real_region():
-  alignment = report.word_alignment(['a', 'b'], np.array([[0.9, 0.1], [0.2, 0.3]]),
+  alignment = alignment_lib.word_alignment(['a', 'b'], np.array([[0.9, 0.1], [0.2, 0.3]]),
                                     np.array([[0, 0, 1, 1], [0, 0, .5, .5]]),
                                     region_mask=np.array([False, True]))
   assert [a.box for a in alignment] == [(0, 0, .5, .5), (0, 0, .5, .5)]
@@ -104,5 +105,5 @@ def test_alignment_picture_size_and_box_placement():
   # x = 250 between y = 40 and y = 120, drawn in the second palette colour.
   assert tuple(picture[100, 250]) == report.PALETTE[1]
   assert tuple(picture[250, 100]) == (0, 0, 0)  # y and x are not swapped
-  swapped = [report.AlignedWord('sun', (0.9, 0.8, 0.1, 0.2), 0.5)]
+  swapped = [alignment_lib.AlignedWord('sun', (0.9, 0.8, 0.1, 0.2), 0.5)]
   assert report.draw_alignment(large, swapped).size == (500, 400)

@@ -1,5 +1,7 @@
 """The inference API agrees with the evaluator, reads users' files, and caches collections."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -55,8 +57,7 @@ def _record(predictor, index):
 
 
 def _own_texts(collection, painting):
-  rows = collection.sentence_rows(painting)
-  return rows, [str(collection.split.sentence_texts[j]) for j in rows]
+  return collection.sentence_rows(painting), collection.own_sentences(painting)
 
 
 @pytest.mark.parametrize('painting', [0, 5])
@@ -76,8 +77,8 @@ def test_annotation_of_own_sentences_matches_the_evaluator(region_predictor, tes
 def test_search_ranks_paintings_as_the_evaluator_score_column(region_predictor,
                                                              test_split, evaluated):
   for sentence in (0, 7):
-    query = str(test_split.split.sentence_texts[sentence])
-    hits = region_predictor.search(query, test_split, k=len(test_split))
+    query = test_split.sentence_texts[sentence]
+    hits = region_predictor.search(query, test_split, k=len(test_split)).hits
     column = evaluated.scores[:, sentence]
     assert [h.index for h in hits] == list(np.argsort(-column, kind='stable'))
     np.testing.assert_allclose([h.score for h in hits], np.sort(column)[::-1], atol=1e-5)
@@ -86,21 +87,27 @@ def test_search_ranks_paintings_as_the_evaluator_score_column(region_predictor,
 
 def test_describe_ranks_sentences_as_the_evaluator_score_row(region_predictor, test_split,
                                                             evaluated):
-  texts = [str(t) for t in test_split.split.sentence_texts]
+  texts = test_split.sentence_texts
   ranked = region_predictor.describe(test_split.painting(3), texts, k=10)
   assert [s.index for s in ranked] == list(np.argsort(-evaluated.scores[3],
                                                       kind='stable')[:10])
 
 
+def _regions_file(predictor, index, path, *, with_size: bool = True):
+  """Test painting `index` as a user's `.npz` (pixel boxes), with or without its size;
+  returns the record."""
+  record = _record(predictor, index)
+  height, width = painting_files.decode_image(record['image'], 'test').shape[:2]
+  size = {'image_w': width, 'image_h': height} if with_size else {}
+  np.savez(path, features=record['regions']['features'],
+           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height), **size)
+  return record
+
+
 def test_annotate_splits_the_text_and_a_regions_file_gives_the_split_painting(
     region_predictor, test_split, tmp_path):
-  record = _record(region_predictor, 2)
-  image = painting_files.decode_image(record['image'], 'test')
-  height, width = image.shape[:2]
   npz = tmp_path / 'p.npz'
-  np.savez(npz, features=record['regions']['features'],
-           boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height),
-           image_w=width, image_h=height)
+  _regions_file(region_predictor, 2, npz)
   _, texts = _own_texts(test_split, 2)
   from_file = region_predictor.annotate(region_predictor.read_painting(regions=npz),
                                         '\n\n'.join(texts))
@@ -135,34 +142,97 @@ def test_queries_the_model_cannot_read_are_refused(region_predictor, test_split)
     region_predictor.annotate(test_split.painting(0), ' \n ')
 
 
-def test_collection_encodings_are_cached_on_disk_by_step_and_content(
+def test_collection_encodings_are_cached_on_disk_by_model_and_content(
     region_workdir, test_split, tmp_path):
   cache = str(tmp_path / 'cache')
   predictor = inference.Predictor.from_workdir(str(region_workdir), 'latest',
                                                cache_dir=cache)
   calls = []
-  query = str(test_split.split.sentence_texts[0])
-  first = predictor.search(query, test_split, progress=lambda *a: calls.append(a))
-  assert calls and calls[-1] == (len(test_split), len(test_split))
+  query = test_split.sentence_texts[0]
+  split = predictor.open_split('test')
+  first = predictor.search(query, split, progress=lambda *a: calls.append(a))
+  assert calls and calls[-1] == (len(split), len(split))
   again = inference.Predictor.from_workdir(str(region_workdir), 'latest', cache_dir=cache)
-  assert again.is_cached(test_split)
+  cached_split = again.open_split('test')  # from the cache: the dataset is not read
+  assert again.is_cached(cached_split) and cached_split._source is None
+  assert cached_split.ids == split.ids and cached_split.titles == split.titles
+  assert cached_split.sentence_texts == split.sentence_texts
   calls.clear()
-  assert again.search(query, test_split, progress=lambda *a: calls.append(a)) == first
+  assert again.search(query, cached_split, progress=lambda *a: calls.append(a)) == first
   assert not calls
+  painting = again.painting_of(cached_split, 3)  # the cached encoding, not the dataset's
+  assert painting.encoded is not None and cached_split._source is None
+  np.testing.assert_allclose(
+      [s.score for s in again.describe(painting, cached_split.own_sentences(3))],
+      [s.score for s in predictor.describe(split.painting(3), split.own_sentences(3))],
+      atol=1e-6)
   folder = tmp_path / 'folder'
   folder.mkdir()
   for i in (0, 1):
     record = _record(predictor, i)
-    np.savez(folder / f'{test_split.ids[i]}.npz', features=record['regions']['features'],
+    np.savez(folder / f'{split.ids[i]}.npz', features=record['regions']['features'],
              boxes=regions_lib.pixel_boxes(record['regions']['boxes'], 100, 100),
              image_w=100, image_h=100)
   collection = predictor.open_folder(folder)
-  assert collection.ids == sorted(test_split.ids[:2])
+  assert collection.ids == sorted(split.ids[:2])
   assert not predictor.is_cached(collection)
   predictor.search(query, collection)
-  (folder / f'{test_split.ids[0]}.npz').write_bytes(
-      (folder / f'{test_split.ids[1]}.npz').read_bytes())
+  (folder / f'{split.ids[0]}.npz').write_bytes((folder / f'{split.ids[1]}.npz').read_bytes())
   assert not predictor.is_cached(predictor.open_folder(folder))
+
+
+def _uncached_ranking(workdir, query):
+  predictor = inference.Predictor.from_workdir(str(workdir), 'latest', cache_dir=None)
+  result = predictor.search(query, predictor.open_split('test'), k=12)
+  return [(h.painting_id, round(h.score, 5)) for h in result.hits]
+
+
+def _ranking(predictor, query):
+  result = predictor.search(query, predictor.open_split('test'), k=12)
+  return [(h.painting_id, round(h.score, 5)) for h in result.hits]
+
+
+def test_two_models_at_the_same_step_share_a_cache_folder_without_mixing(
+    region_workdir, other_seed_workdir, test_split, tmp_path):
+  query = test_split.sentence_texts[1]
+  expected = {w: _uncached_ranking(w, query) for w in (region_workdir, other_seed_workdir)}
+  assert expected[region_workdir] != expected[other_seed_workdir]
+  for workdir in (region_workdir, other_seed_workdir, region_workdir):
+    predictor = inference.Predictor.from_workdir(str(workdir), 'latest',
+                                                 cache_dir=tmp_path / 'shared')
+    assert predictor.step == 20
+    assert _ranking(predictor, query) == expected[workdir]
+  assert len(list((tmp_path / 'shared').glob('*.npz'))) == 2
+
+
+def test_a_retrained_workdir_does_not_reuse_the_old_models_encodings(
+    region_workdir, other_seed_workdir, test_split, tmp_path):
+  query = test_split.sentence_texts[1]
+  workdir = tmp_path / 'run'
+  shutil.copytree(region_workdir, workdir)
+  before = _ranking(inference.Predictor.from_workdir(str(workdir), 'latest'), query)
+  assert list((workdir / 'inference_cache').glob('*.npz'))
+  shutil.rmtree(workdir / 'checkpoints')  # retrained: new checkpoints, the cache stays
+  shutil.copytree(other_seed_workdir / 'checkpoints', workdir / 'checkpoints')
+  after = _ranking(inference.Predictor.from_workdir(str(workdir), 'latest'), query)
+  assert after == _uncached_ranking(other_seed_workdir, query) != before
+
+
+def test_a_regions_file_without_image_size_takes_it_from_the_image(
+    region_predictor, test_split, tmp_path):
+  npz = tmp_path / 'p.npz'
+  record = _regions_file(region_predictor, 2, npz, with_size=False)
+  jpeg = tmp_path / 'p.jpg'
+  jpeg.write_bytes(record['image'])
+  with pytest.raises(painting_files.PaintingInputError, match='image size is unknown'):
+    region_predictor.read_painting(regions=npz)
+  texts = test_split.own_sentences(2)
+  from_files = region_predictor.annotate_sentences(
+      region_predictor.read_painting(regions=npz, image=jpeg), texts)
+  np.testing.assert_allclose(
+      [s.score for s in from_files],
+      [s.score for s in region_predictor.annotate_sentences(test_split.painting(2), texts)],
+      atol=1e-5)
 
 
 def test_pixel_model_annotates_an_image_file_as_the_evaluator(pixel_workdir, tmp_path):

@@ -28,3 +28,16 @@ def test_paragraphs_and_line_breaks_end_sentences_and_text_is_kept_verbatim():
 def test_blank_text_has_no_sentences():
   assert sentences.split_sentences('  \n\t ') == []
   assert sentences.split_sentences('') == []
+
+
+def test_a_quotation_with_full_stops_stays_inside_its_sentence():
+  text = ('Critics called it "a quiet manifesto. Nothing more." in their review. '
+          'It hangs in Milan. She wrote “a study. A sketch.” twice. An unclosed " quote. '
+          'Ends here.')
+  assert sentences.split_sentences(text) == [
+      'Critics called it "a quiet manifesto. Nothing more." in their review.',
+      'It hangs in Milan.',
+      'She wrote “a study. A sketch.” twice.',
+      'An unclosed " quote.',
+      'Ends here.',
+  ]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from artpedia_jax.data import wordpiece
-from artpedia_jax.evaluation import report
+from artpedia_jax.evaluation import alignment
 from artpedia_jax.model import bert
 from artpedia_jax.model import bert_import
 from artpedia_jax.model import model as model_lib
@@ -276,9 +276,9 @@ def test_bert_parameters_get_the_text_rate_and_lower_layers_freeze(bert_folder):
 
 def test_report_merges_word_pieces_by_the_mean_of_their_scores():
   token_scores = np.array([[9.0, 9.0], [0.1, 0.5], [0.9, 0.1], [0.4, 0.5], [9.0, 9.0]])
-  words, scores = report.merge_pieces([('Red', [1]), ('circles', [2, 3])], token_scores)
+  words, scores = alignment.merge_pieces([('Red', [1]), ('circles', [2, 3])], token_scores)
 
   assert words == ['Red', 'circles']
   np.testing.assert_allclose(scores, [[0.1, 0.5], [0.65, 0.3]])
-  aligned = report.word_alignment(words, scores, np.eye(2, 4))
+  aligned = alignment.word_alignment(words, scores, np.eye(2, 4))
   assert [a.box for a in aligned] == [(0.0, 1.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0)]

@@ -12,6 +12,7 @@ goes.
 
 import io
 import json
+import uuid
 from typing import Any
 
 from etils import epath
@@ -76,7 +77,10 @@ class MetricWriter:
       scheme = _scheme(logdir)
       if scheme:
         record_writer.register_writer_factory(scheme, _EpathEventFiles())
-      self._tensorboard = tensorboardX.SummaryWriter(logdir)
+      # The default name (time in seconds, host) is not unique to a writer: a resumed
+      # run starting within the same second would overwrite the previous events.
+      self._tensorboard = tensorboardX.SummaryWriter(
+          logdir, filename_suffix=f'.{uuid.uuid4().hex[:8]}')
 
   def write_train(self, step: int, scalars: dict[str, Any]) -> None:
     """A log step: TensorBoard `train/*`, and a line of the JSON-lines file (full

@@ -1,7 +1,6 @@
 """The workdir a run owns: created only for a valid config, locked against a second run,
 and reachable through etils.epath alone (a gs:// workdir)."""
 
-import hashlib
 import json
 import os
 import pathlib
@@ -41,12 +40,6 @@ def test_a_bad_config_leaves_no_workdir(tmp_path, bad_flag):
   assert not (tmp_path / 'workdir').exists()
 
 
-def _snapshot(folder) -> dict[str, str]:
-  """Every file under `folder` with the SHA-256 of its bytes."""
-  return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-          for p in sorted(folder.rglob('*')) if p.is_file()}
-
-
 @pytest.mark.slow
 def test_a_second_run_on_a_locked_workdir_is_one_error_and_touches_nothing(tmp_path):
   """The first run is paused (SIGSTOP) while the second tries, so that its files hold
@@ -63,10 +56,10 @@ def test_a_second_run_on_a_locked_workdir_is_one_error_and_touches_nothing(tmp_p
       if 'step 17/' in line:  # step 10 committed, with its manifest
         break
     first.send_signal(signal.SIGSTOP)
-    before = _snapshot(workdir)
+    before = e2e_helpers.file_digests(workdir)
     assert workdir_lock.LOCK_FILE in before and 'checkpoints/10/artpedia_checksums.json' in before
     second = _run_py(workdir, *e2e_helpers.config_flags(data_dir, **overrides))
-    assert _snapshot(workdir) == before
+    assert e2e_helpers.file_digests(workdir) == before
   finally:
     first.send_signal(signal.SIGCONT)
   log += first.stderr.readlines()

@@ -1,5 +1,6 @@
 """A small built sample dataset and configs pointing at it, for end-to-end tests."""
 
+import hashlib
 import os
 import pathlib
 import subprocess
@@ -67,3 +68,10 @@ def assert_beats_chance(metrics: dict, chance: dict) -> None:
       metrics['rsum'], chance['rsum'])
   auc, chance_auc = metrics['visual_id']['auc'], chance['visual_id']['auc']
   assert auc >= chance_auc + AUC_ABOVE_CHANCE, (auc, chance_auc)
+
+
+def file_digests(folder) -> dict[str, str]:
+  """Every file under `folder` with the SHA-256 of its bytes: to show nothing changed."""
+  folder = pathlib.Path(folder)
+  return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+          for p in sorted(folder.rglob('*')) if p.is_file()}

@@ -127,7 +127,8 @@ def test_early_stopping_ends_the_run_with_a_checkpoint_and_names_the_criterion(
   assert result.stopped_early and result.final_step == 30
   with checkpoint.Checkpointer(tmp_path / 'checkpoints', read_only=True) as ckpt:
     assert ckpt.latest_step() == 30  # equal values: Orbax keeps the newest as best
-    assert ckpt.best_metrics()['best_metric']['name'] == 'rsum_and_ap'
+    assert ckpt.best_step('rsum_and_ap') == 30
+    assert ckpt.metrics(30)['best_metric']['name'] == 'rsum_and_ap'
   logged = json.loads((tmp_path / 'eval' / 'validation_step30.json').read_text())
   assert logged['best_metric']['name'] == 'rsum_and_ap'
   assert logged['best_metric']['value'] == result.validation[0]['best_metric']['value']

@@ -151,7 +151,7 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
         data_iterator=data_iter)
     logging.info('Resumed from the checkpoint of step %d.', restored_step)
   early_stopping = _early_stopping(config, checkpointer, restored_step)
-  if early_stopping.exhausted and restored_step is not None:
+  if early_stopping.exhausted and restored_step is not None and restored_step < total_steps:
     logging.warning(
         'This run stopped early at step %d (%d evaluations without a better %s than '
         '%.4f): nothing to do. Raise early_stopping_patience to train on.',

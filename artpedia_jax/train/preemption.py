@@ -8,9 +8,9 @@ preemption service (started by `jax.distributed.initialize`) catches SIGTERM in 
 process, spreads the notice through the coordination service and picks the next step
 that no process has passed yet; `multihost_utils.reached_preemption_sync_point(step)`,
 called once per step on every process, is True at that step. It is a host-side check
-(no device sync), so the loop keeps its queue of dispatched steps. Measured on two CPU
-processes: the stop lands about one second after the signal (the service looks at its
-flag once a second), whatever `log_every_steps` is.
+(no device sync: 6-16 us a call), so the loop keeps its queue of dispatched steps.
+Measured on two CPU processes (`bench/preemption.py`): every process stops 0.2-0.6 s
+after the signal, whatever `log_every_steps` is.
 """
 
 import signal

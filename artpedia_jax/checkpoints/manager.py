@@ -125,10 +125,11 @@ def _retention_policy(keep: int, criterion: str | None
 class Checkpointer:
   """Saves and restores training checkpoints in one directory (e.g. `workdir/checkpoints`).
 
-  Usage (trainer): `save` every step it wants (steps that `save_interval_steps` excludes
-  are skipped), `restore('latest', ...)` on start-up when `latest_step()` is not None,
-  `close()` at the end. Usage (eval): `Checkpointer(dir, read_only=True)`, then
-  `resolve_step`, `load_config`, `load_vocab`, `restore_subset`.
+  Usage (trainer): `Checkpointer(dir, keep=k, criterion=name)`, `save` every step it
+  wants (steps that `save_interval_steps` excludes are skipped), `restore('latest', ...)`
+  and `load_loop_state` on start-up when `latest_step()` is not None, `close()` at the
+  end. Usage (eval): `Checkpointer(dir, read_only=True)`, then `resolve_step(step,
+  criterion)`, `load_config`, `load_vocab`, `restore_subset`.
   """
 
   def __init__(self, directory: str | os.PathLike, *, keep: int = 1,

@@ -36,6 +36,7 @@ from tfds_artpedia import errors
 LOCK_FILE = 'run.lock'
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
+_UNREADABLE = '?'  # the token of a lock file that does not parse
 
 
 class WorkdirLockedError(errors.UserError):
@@ -53,6 +54,8 @@ class Holder:
 
   def describe(self) -> str:
     started = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(self.started))
+    if self.token == _UNREADABLE:
+      return f'a run whose lock file does not parse, written {started}'
     return f'process {self.pid} on host {self.host}, started {started}'
 
 
@@ -144,8 +147,10 @@ class WorkdirLock:
       return None
     try:
       return Holder(**json.loads(text))
-    except (ValueError, TypeError) as error:  # half-written by a run killed meanwhile
-      return Holder(host='?', pid=-1, started=0.0, heartbeat=0.0, token=repr(error))
+    except (ValueError, TypeError):  # being written, or cut short: its age tells
+      modified = float(self.path.stat().mtime)
+      return Holder(host='?', pid=-1, started=modified, heartbeat=modified,
+                    token=_UNREADABLE)
 
   def _why_stale(self, other: Holder) -> str | None:
     if other.host == self._holder.host and _process_is_gone(other.pid):

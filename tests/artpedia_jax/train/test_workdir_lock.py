@@ -101,3 +101,17 @@ def test_a_gs_workdir_is_locked_through_epath(tmp_path, monkeypatch):
   lock.release()
   assert not os.path.exists(fake.local('gs://bucket/w/run.lock'))
   assert not (tmp_path / 'gs:').exists()  # nothing went to the local disk by name
+
+
+def test_an_unreadable_lock_counts_as_live_until_it_is_old(tmp_path):
+  """A lock file another run is writing at this moment must not be taken over."""
+  path = tmp_path / workdir_lock.LOCK_FILE
+  path.write_text('{"host": "elsewh')
+  with pytest.raises(workdir_lock.WorkdirLockedError,
+                     match='in use by another run \\(a run whose lock file does not parse'):
+    workdir_lock.WorkdirLock(tmp_path, stale_after_s=60).acquire()
+  old = time.time() - 120
+  os.utime(path, (old, old))
+  lock = workdir_lock.WorkdirLock(tmp_path, stale_after_s=60)
+  lock.acquire()
+  lock.release()

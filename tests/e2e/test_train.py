@@ -186,7 +186,8 @@ def test_early_stopping_survives_a_kill_and_a_rerun_says_it_stopped(
   reference = train.train_and_evaluate(config, str(tmp_path / 'uninterrupted'))
   assert reference.stopped_early and reference.final_step == 40
 
-  # Killed after the checkpoint that holds one evaluation without a new best (step 30).
+  # Killed after the checkpoint of step 30, which holds one evaluation without a new best
+  # (the save of step 35, before step 38, waited for it to commit).
   interrupted = tmp_path / 'interrupted'
   flags = e2e_helpers.config_flags(data_dir, **EARLY_STOPPING)
   run = subprocess.Popen(
@@ -194,10 +195,12 @@ def test_early_stopping_survives_a_kill_and_a_rerun_says_it_stopped(
       cwd=e2e_helpers.REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
       env=dict(os.environ, PYTHONUNBUFFERED='1'))
   for line in run.stderr:
-    if 'step 35/' in line:
+    if 'step 38/' in line:
       run.send_signal(signal.SIGKILL)
       break
-  assert run.wait(timeout=300) == -signal.SIGKILL, 'never reached step 35'
+  assert run.wait(timeout=300) == -signal.SIGKILL, 'never reached step 38'
+  with checkpoint.Checkpointer(interrupted / 'checkpoints', read_only=True) as ckpt:
+    assert ckpt.latest_step() in (30, 35)
 
   resumed = train.train_and_evaluate(config, str(interrupted))
   assert resumed.stopped_early and resumed.final_step == 40

@@ -9,10 +9,12 @@ Several hosts: the same command on each, with `--distributed` (see --help).
 
 from absl import app
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from artpedia_jax import console
 from artpedia_jax.parallel import distributed
+from artpedia_jax.train import config_checks
 from artpedia_jax.train import loop as train
 from tfds_artpedia import cli
 
@@ -37,6 +39,8 @@ def main(argv):
   console.prepare_command(flags.FLAGS.verbose)
   distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value,
                          _PROCESS_ID.value)
+  # A bad config is refused before the workdir exists, so it leaves no folder behind.
+  config_checks.validate(_CONFIG.value, num_devices=jax.device_count())
   workdir = cli.writable_folder(_WORKDIR.value, '--workdir')
   train.train_and_evaluate(_CONFIG.value, workdir)
 

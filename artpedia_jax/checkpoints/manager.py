@@ -1,6 +1,6 @@
 """Checkpoints: an Orbax `CheckpointManager` wrapper with the project's policy.
 
-One checkpoint step holds five items, each in its own sub-directory:
+One checkpoint step holds up to six items, each in its own sub-directory:
 
   state      the training state pytree (params, opt_state, step), saved sharded as it is
              and restored onto whatever shardings the caller asks for, so a run saved on
@@ -9,12 +9,17 @@ One checkpoint step holds five items, each in its own sub-directory:
   config     the ConfigDict as JSON, and
   vocab      the vocabulary as JSON: both readable without knowing the state's structure,
              which is what the eval binary needs before it can build a model;
-  metrics    (written by Orbax) the validation metrics of that step, when it had any.
+  loop       JSON the caller wants back on resume besides the state (the training loop:
+             early stopping's count), when given;
+  metrics    (written by Orbax) what the caller scored the step with, when it did:
+             `{'scores': {criterion: value}, 'metrics': {...}}`.
 
-Retention keeps the last `keep` steps plus the best one by the value of the trainer's
-`best_metric` criterion stored in the step's metrics (`metrics['best_metric']['value']`;
-`rsum` for a step saved without one); steps saved without metrics compete only for the
-"last `keep`" places.
+Ranking knows no metric: the caller gives each scored step its value under every
+criterion it may rank by (higher is better), and names the criterion in use
+(`criterion`). Retention keeps the last `keep` steps plus the best one by that
+criterion; steps without a value for it (unscored, or scored before the criterion was
+chosen and not re-scorable) compete only for the "last `keep`" places, and 'best' is
+never one of them.
 
 Integrity: Orbax writes a step into `<step>.orbax-checkpoint-tmp-*` and renames it when
 complete (on GCS, a `commit_success.txt` marker plays that role), so a save cut short by a
@@ -34,6 +39,7 @@ Every method must be called on all processes of a multi-host run (Orbax synchron
 
 from collections.abc import Callable, Mapping
 import json
+import math
 import os
 from typing import Any, Literal, TypeVar
 
@@ -51,12 +57,12 @@ from artpedia_jax.checkpoints import checksums as checkpoint_checksums
 from tfds_artpedia import errors
 
 StepSpec = int | Literal['latest', 'best']
-BEST_METRIC = 'rsum'  # in every step's metrics; ranks steps saved without a criterion
-SELECTION = 'best_metric'  # metrics key of {'name', 'value'} (docs/design.md §6.13)
+_LEGACY_SELECTION = 'best_metric'  # {'name', 'value'}: how steps were ranked before scores
 _STEP_NAMES = ocp.path.step.standard_name_format()  # step directories: <dir>/<step>
 
 
 _T = TypeVar('_T')
+_LOOP_ITEM = 'loop'
 _DAMAGED_SUFFIX = '.damaged'
 _MAX_REASON_CHARS = 200
 
@@ -81,10 +87,17 @@ def _reason(error: BaseException) -> str:
   return lines[0][:_MAX_REASON_CHARS]
 
 
-def _best_metric(metrics: Mapping[str, Any]) -> float:
-  """Higher is better: the stored criterion's value, else `rsum` (saved without one)."""
-  chosen = metrics.get(SELECTION)
-  return chosen['value'] if chosen else metrics[BEST_METRIC]
+def _stored_scores(stored: Mapping[str, Any]) -> dict[str, float]:
+  """The scores of Orbax's metrics item; a step saved before scores existed has only the
+  {'name', 'value'} record of the criterion it was ranked by."""
+  if 'scores' in stored:
+    return dict(stored['scores'])
+  legacy = stored.get(_LEGACY_SELECTION)
+  return {legacy['name']: legacy['value']} if legacy else {}
+
+
+def _stored_metrics(stored: Mapping[str, Any]) -> dict[str, Any]:
+  return dict(stored['metrics']) if 'scores' in stored else dict(stored)
 
 
 def _json_ready(tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,27 +105,38 @@ def _json_ready(tree: Mapping[str, Any]) -> dict[str, Any]:
   return json.loads(json.dumps(tree, default=lambda x: np.asarray(x).tolist()))
 
 
-def _retention_policy(keep: int) -> checkpoint_managers.PreservationPolicy:
-  """Keep the newest `keep` steps, and the single best step (`_best_metric`)."""
+def _ranking(criterion: str | None) -> Callable[[Mapping[str, Any]], float]:
+  """Orbax's ranking function: the step's score under `criterion`, -inf without one."""
+  def score(stored: Mapping[str, Any]) -> float:
+    return _stored_scores(stored).get(criterion, -math.inf)
+  return score
+
+
+def _retention_policy(keep: int, criterion: str | None
+                      ) -> checkpoint_managers.PreservationPolicy:
+  """Keep the newest `keep` steps, and the single best step by `criterion`."""
   return checkpoint_managers.AnyPreservationPolicy([
       checkpoint_managers.LatestN(n=keep),
       checkpoint_managers.BestN(
-          get_metric_fn=_best_metric, n=1, keep_checkpoints_without_metrics=False),
+          get_metric_fn=_ranking(criterion), n=1, keep_checkpoints_without_metrics=False),
   ])
 
 
 class Checkpointer:
   """Saves and restores training checkpoints in one directory (e.g. `workdir/checkpoints`).
 
-  Usage (trainer): `save` every step it wants (steps that `save_interval_steps` excludes
-  are skipped), `restore('latest', ...)` on start-up when `latest_step()` is not None,
-  `close()` at the end. Usage (eval): `Checkpointer(dir, read_only=True)`, then
-  `resolve_step`, `load_config`, `load_vocab`, `restore_subset`.
+  Usage (trainer): `Checkpointer(dir, keep=k, criterion=name)`, `save` every step it
+  wants (steps that `save_interval_steps` excludes are skipped), `restore('latest', ...)`
+  and `load_loop_state` on start-up when `latest_step()` is not None, `close()` at the
+  end. Usage (eval): `Checkpointer(dir, read_only=True)`, then `resolve_step(step,
+  criterion)`, `load_config`, `load_vocab`, `restore_subset`.
   """
 
   def __init__(self, directory: str | os.PathLike, *, keep: int = 1,
-               save_interval_steps: int = 1, read_only: bool = False):
-    """`keep`: how many recent steps survive (the best step survives in addition).
+               criterion: str | None = None, save_interval_steps: int = 1,
+               read_only: bool = False):
+    """`keep`: how many recent steps survive (the best step by `criterion`, a key of the
+    scores given to `save`, survives in addition).
 
     `read_only` opens a directory another process may be writing: it creates nothing
     and deletes nothing (not even leftovers of an interrupted save).
@@ -125,15 +149,16 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         step_name_format=_STEP_NAMES,
         save_interval_steps=save_interval_steps,
-        best_fn=_best_metric,
+        best_fn=_ranking(criterion),
         best_mode='max',
-        preservation_policy=_retention_policy(keep),
+        preservation_policy=_retention_policy(keep, criterion),
         create=not read_only,
         cleanup_tmp_directories=not read_only,
         read_only=read_only,
         enable_async_checkpointing=True,
     )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self.criterion = criterion
     self._unrecorded: list[int] = []  # saved here, no checksum manifest yet
     self._verified: set[int] = set()
     self._damaged: dict[int, str] = {}  # step → how its files differ from the manifest
@@ -152,7 +177,9 @@ class Checkpointer:
            config: ml_collections.ConfigDict,
            vocab: Mapping[str, Any],
            data_iterator: Any = None,
+           scores: Mapping[str, float] | None = None,
            metrics: Mapping[str, Any] | None = None,
+           loop_state: Mapping[str, Any] | None = None,
            force: bool = False) -> bool:
     """Starts saving `step` in the background; returns whether a save was started.
 
@@ -161,15 +188,15 @@ class Checkpointer:
     grain iterator.
 
     The arrays are copied off the devices before this returns, so the caller may update
-    (or donate) `state` right away. `metrics` are the validation metrics of this step
-    (they must contain `rsum`; a `best_metric` entry {'name', 'value'} ranks the step), or
-    None on a step without evaluation. `force` saves even
-    when `save_interval_steps` would skip the step (e.g. the last step of a run).
+    (or donate) `state` right away. `scores` ({criterion: value}, higher is better)
+    rank a scored step, `metrics` (any JSON tree, e.g. the validation metrics) are kept
+    beside them; both None on a step without evaluation. `loop_state` (JSON) comes
+    back from `load_loop_state`. `force` saves even when `save_interval_steps` would
+    skip the step (e.g. the last step of a run).
     """
-    if metrics is not None and BEST_METRIC not in metrics:
-      raise ValueError(
-          f'metrics for step {step} have no {BEST_METRIC!r} (keys: {sorted(metrics)}): '
-          'pass the evaluator\'s metrics dict, or None on a step without evaluation.')
+    if metrics is not None and scores is None:
+      raise ValueError(f'Step {step} has metrics but no scores: pass its scores '
+                       '({criterion: value}) too, so that it can be ranked.')
     items = dict(
         state=ocp.args.StandardSave(state),
         config=ocp.args.JsonSave(json.loads(config.to_json())),
@@ -177,10 +204,13 @@ class Checkpointer:
     )
     if data_iterator is not None:
       items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
+    if loop_state is not None:
+      items[_LOOP_ITEM] = ocp.args.JsonSave(_json_ready(loop_state))
+    stored = None if scores is None else _json_ready(
+        {'scores': scores, 'metrics': metrics or {}})
     self.wait_until_finished()  # Orbax would wait for the previous save anyway
-    started = self._manager.save(
-        step, args=ocp.args.Composite(**items),
-        metrics=None if metrics is None else _json_ready(metrics), force=force)
+    started = self._manager.save(step, args=ocp.args.Composite(**items), metrics=stored,
+                                 force=force)
     if started:
       self._unrecorded.append(step)
     return started
@@ -215,20 +245,29 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def best_step(self) -> int | None:
-    """The best step by its stored criterion (`_best_metric`); None without metrics."""
-    return self._manager.best_step()
+  def scores(self, step: int) -> dict[str, float]:
+    """The scores saved with `step` ({criterion: value}; empty for an unscored step)."""
+    stored = self._manager.metrics(step)
+    return {} if stored is None else _stored_scores(stored)
 
-  def best_metrics(self) -> Mapping[str, Any] | None:
-    """The validation metrics saved with `best_step()`; None if no step has metrics."""
-    step = self.best_step()
-    return None if step is None else self._manager.metrics(step)
+  def metrics(self, step: int) -> dict[str, Any] | None:
+    """The metrics saved with `step` (None for an unscored step)."""
+    stored = self._manager.metrics(step)
+    return None if stored is None else _stored_metrics(stored)
 
-  def resolve_step(self, step: StepSpec) -> int:
+  def best_step(self, criterion: str | None = None) -> int | None:
+    """The step with the highest score under `criterion` (default: the one given at
+    construction), the newest among equals; None if no step has such a score."""
+    criterion = criterion or self.criterion
+    ranked = [(score, step) for step in self.all_steps()
+              if (score := self.scores(step).get(criterion)) is not None]
+    return max(ranked)[1] if ranked else None
+
+  def resolve_step(self, step: StepSpec, criterion: str | None = None) -> int:
     """'latest' | 'best' | a step number → a step that exists, or a clear error.
 
     'latest' is the newest step whose files match their checksums (a fallback is
-    logged once, see the module docstring).
+    logged once, see the module docstring); 'best' is `best_step(criterion)`.
     """
     steps = self.all_steps()
     if not steps:
@@ -236,12 +275,12 @@ class Checkpointer:
     if step == 'latest':
       return self._read('latest', lambda s: s)[0]
     if step == 'best':
-      best = self.best_step()
+      best = self.best_step(criterion)
       if best is None:
         raise errors.UsageError(
-            f'No checkpoint in {self.directory} has validation metrics, so none is '
-            f'"best" (steps: {steps}): evaluate during training (eval_every_steps) or '
-            'ask for step "latest".')
+            f'No checkpoint in {self.directory} was scored by '
+            f'{criterion or self.criterion!r}, so none is "best" (steps: {steps}): '
+            'evaluate during training (eval_every_steps) or ask for step "latest".')
       return best
     if isinstance(step, str) and step.isdigit():
       step = int(step)
@@ -404,6 +443,13 @@ class Checkpointer:
   def load_vocab(self, step: StepSpec) -> dict[str, Any]:
     """The vocabulary (as given to `save`) saved with `step`."""
     return self._load_json('vocab', step)
+
+  def load_loop_state(self, step: int) -> dict[str, Any] | None:
+    """The `loop_state` saved with `step`; None if it was saved without one."""
+    if not (ocp.path.step.build_step_path(self.directory, _STEP_NAMES, step)
+            / _LOOP_ITEM).exists():
+      return None
+    return self._load_json(_LOOP_ITEM, step)
 
   def _load_json(self, item: str, step: StepSpec) -> Any:
     args = ocp.args.Composite(**{item: ocp.args.JsonRestore()})

@@ -52,7 +52,7 @@ class RestoredModel:
   variables: model_lib.Variables
   mesh: jax.sharding.Mesh
   feature_dim: int | None  # region feature size; None for a pixel-backbone model
-  # {'name', 'value'} of the validation criterion when `step` is the run's best step.
+  # {'name', 'value'} of the run's criterion when `step` is the run's best step by it.
   chosen_as_best_by: dict | None = None
   # SHA-256 naming the checkpoint's content (see `checkpoint_digest`).
   digest: str = ''
@@ -167,17 +167,25 @@ def restore_model(workdir: str, step: str | int = 'best', *,
   directory = os.path.join(workdir, 'checkpoints')
   try:
     with checkpoint_lib.Checkpointer(directory, read_only=True) as checkpointer:
-      step = checkpointer.resolve_step(step)
+      criterion = _run_criterion(checkpointer)
+      step = checkpointer.resolve_step(step, criterion)
       config = _apply_overrides(checkpointer.load_config(step), overrides)
       text = text_inputs.TextInputs.from_json(checkpointer.load_vocab(step))
       feature_dim = _feature_dim(checkpointer, step, config)
       mesh = sharding_lib.make_mesh()
       graphdef, variables, step = _restore_variables(checkpointer, step, config, text,
                                                      feature_dim, mesh)
-      chosen = (checkpointer.best_metrics() or {}).get(checkpoint_lib.SELECTION)
-      is_best = step == checkpointer.best_step()
+      chosen = None
+      if step == checkpointer.best_step(criterion):
+        chosen = {'name': criterion, 'value': checkpointer.scores(step)[criterion]}
   except (FileNotFoundError, ValueError) as error:
     raise RestoreError(str(error)) from error
   return RestoredModel(step, config, text, graphdef, variables, mesh, feature_dim,
-                       chosen_as_best_by=chosen if is_best else None,
+                       chosen_as_best_by=chosen,
                        digest=checkpoint_digest(directory, step, variables))
+
+
+def _run_criterion(checkpointer: checkpoint_lib.Checkpointer) -> str:
+  """What ranks the run's steps: the `best_metric` of its latest config (a run resumed
+  with another criterion ranks by the new one, docs/design.md §6.13)."""
+  return checkpointer.load_config('latest').best_metric

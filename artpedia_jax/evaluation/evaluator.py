@@ -12,10 +12,10 @@ the same encoders (`retrieval_pooled`): what region–word alignment adds at sco
 from collections.abc import Mapping, Sequence
 import dataclasses
 import json
-import os
 from typing import Any
 
 from absl import logging
+from etils import epath
 import numpy as np
 
 from artpedia_jax.checkpoints import restore as restore_lib
@@ -90,18 +90,18 @@ class SplitEvaluator:
     return self.run(variables, step=step).metrics
 
 
-def metrics_path(workdir: str, split: str, step: int) -> str:
-  return os.path.join(workdir, 'eval', f'{split}_step{step}.json')
+def metrics_path(workdir: epath.PathLike, split: str, step: int) -> epath.Path:
+  return epath.Path(workdir) / 'eval' / f'{split}_step{step}.json'
 
 
-def write_metrics(workdir: str, result: dict) -> str:
-  """Writes `W/eval/<split>_step<N>.json` atomically; returns its path."""
+def write_metrics(workdir: epath.PathLike, result: dict) -> epath.Path:
+  """Writes `W/eval/<split>_step<N>.json` (through epath: W may be gs://...) atomically
+  where the file system can rename; returns its path."""
   path = metrics_path(workdir, result['split'], result['step'])
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(result, f, indent=2, sort_keys=False)
-  os.replace(tmp, path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  temp = path.with_name(path.name + '.tmp')
+  temp.write_text(json.dumps(result, indent=2, sort_keys=False))
+  temp.replace(path)
   return path
 
 
@@ -199,9 +199,9 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
                                         split.is_visual, split.has_words)
     images = _open_split(inputs, split_name, decode_images=True)
     report_path = str(report_lib.write_report(
-        os.path.dirname(path), result, chance,
+        path.parent, result, chance,
         examples=_examples(evaluator, restored.variables, evaluation, images,
                            restored.vocab, inputs.max_words),
         probs=evaluation.scores.probs, is_visual=split.is_visual, i2t_ranks=ranks.i2t,
         t2i_ranks=ranks.t2i, basename=f'{split_name}_step{restored.step}'))
-  return EvalResult(result, chance, path, report_path)
+  return EvalResult(result, chance, str(path), report_path)

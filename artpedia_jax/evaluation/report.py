@@ -10,9 +10,9 @@ writing a report never opens a window or touches a global backend.
 from collections.abc import Sequence
 import dataclasses
 import math
-import pathlib
 import re
 
+from etils import epath
 from matplotlib.figure import Figure
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -101,7 +101,12 @@ def draw_alignment(image: np.ndarray,
   return picture
 
 
-def _save_precision_recall(path: pathlib.Path, probs, is_visual, visual_id: dict) -> None:
+def _save_figure(fig: Figure, path: epath.Path) -> None:
+  with path.open('wb') as f:
+    fig.savefig(f, format='png')
+
+
+def _save_precision_recall(path: epath.Path, probs, is_visual, visual_id: dict) -> None:
   precision, recall, _ = metrics_lib.precision_recall_curve(probs, is_visual)
   fig = Figure(figsize=(5, 4), dpi=100, layout='constrained')
   ax = fig.add_subplot()
@@ -114,10 +119,10 @@ def _save_precision_recall(path: pathlib.Path, probs, is_visual, visual_id: dict
   ax.set(xlabel='recall (visual)', ylabel='precision (visual)', xlim=(0, 1),
          ylim=(0, 1.02), title='Visual vs contextual sentences')
   ax.legend(loc='lower left')
-  fig.savefig(path)
+  _save_figure(fig, path)
 
 
-def _save_recall_curves(path: pathlib.Path, i2t_ranks, t2i_ranks, chance: dict) -> None:
+def _save_recall_curves(path: epath.Path, i2t_ranks, t2i_ranks, chance: dict) -> None:
   fig = Figure(figsize=(5, 4), dpi=100, layout='constrained')
   ax = fig.add_subplot()
   for name, ranks in (('i2t', i2t_ranks), ('t2i', t2i_ranks)):
@@ -129,7 +134,7 @@ def _save_recall_curves(path: pathlib.Path, i2t_ranks, t2i_ranks, chance: dict) 
   ax.set(xlabel='K', ylabel='recall@K (%)', xscale='log', ylim=(0, 101),
          title='Retrieval recall@K')
   ax.legend(loc='lower right')
-  fig.savefig(path)
+  _save_figure(fig, path)
 
 
 def format_metric(value) -> str:
@@ -240,7 +245,7 @@ def _safe_name(painting_id: str) -> str:
   return re.sub(r'[^A-Za-z0-9_-]', '_', painting_id)
 
 
-def _example_section(out_dir: pathlib.Path, basename: str, example: Example) -> list[str]:
+def _example_section(out_dir: epath.Path, basename: str, example: Example) -> list[str]:
   lines = [f'### {_cell(example.title)} (`{example.painting_id}`)', '',
            'Top retrieved sentences among all sentences of the split:', '',
            '| rank | score | provenance | sentence |', '|---|---|---|---|']
@@ -252,19 +257,21 @@ def _example_section(out_dir: pathlib.Path, basename: str, example: Example) -> 
                       for a in example.alignment)
     return lines + ['(image not available) ' + words, '']
   picture_name = f'{basename}_align_{_safe_name(example.painting_id)}.png'
-  draw_alignment(example.image, example.alignment).save(out_dir / picture_name)
+  with (out_dir / picture_name).open('wb') as f:
+    draw_alignment(example.image, example.alignment).save(f, format='PNG')
   return lines + [f'![alignment of {example.painting_id}]({picture_name})', '']
 
 
 def write_report(out_dir, metrics: dict, chance: dict, *, examples: Sequence[Example],
                  probs: np.ndarray, is_visual: np.ndarray, i2t_ranks: np.ndarray,
-                 t2i_ranks: np.ndarray, basename: str) -> pathlib.Path:
-  """Writes `<out_dir>/<basename>.md` and its PNGs; returns the Markdown file's path.
+                 t2i_ranks: np.ndarray, basename: str) -> epath.Path:
+  """Writes `<out_dir>/<basename>.md` and its PNGs (through epath: `out_dir` may be
+  gs://...); returns the Markdown file's path.
 
   `metrics`/`chance` are `metrics.evaluation_metrics` / `metrics.chance_levels` dicts;
   the ranks are `metrics.retrieval_ranks(...).i2t` / `.t2i` of the same split.
   """
-  out_dir = pathlib.Path(out_dir)
+  out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   pr_name, recall_name = f'{basename}_pr.png', f'{basename}_recall.png'
   _save_precision_recall(out_dir / pr_name, probs, is_visual, metrics['visual_id'])

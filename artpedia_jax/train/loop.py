@@ -1,24 +1,22 @@
 """The training loop behind `run.py`: data → sharded train step → logs, evals, checkpoints.
 
 A run is fully described by its config and workdir: a second run with the same workdir
-resumes from the last checkpoint (parameters, optimiser, step and the data iterator's
-position), so it continues on the same data order as if it had never stopped.
+resumes from the last checkpoint (parameters, optimiser, step, the data iterator's
+position and early stopping's count), so it continues on the same data order, and stops
+at the same step, as if it had never stopped. One run at a time holds a workdir
+(`workdir_lock`); the workdir may be on any file system etils.epath reaches (gs://).
 """
 
 import dataclasses
-import json
 import os
-import signal
 import time
 from typing import Any
 
 from absl import logging
 from flax import nnx
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
-import tensorboardX
 
 from artpedia_jax.checkpoints import manager as checkpoint_lib
 from artpedia_jax.data import ensure_built as dataset
@@ -35,51 +33,19 @@ from artpedia_jax.model import text_inputs
 from artpedia_jax.parallel import sharding as sharding_lib
 from artpedia_jax.train import config_checks
 from artpedia_jax.train import metric_window
+from artpedia_jax.train import metric_writers
 from artpedia_jax.train import model_selection
 from artpedia_jax.train import optim
+from artpedia_jax.train import preemption
 from artpedia_jax.train import step as train_step_lib
+from artpedia_jax.train import workdir_lock
 from tfds_artpedia import errors
 
-
-TRAIN_METRICS_FILE = 'train_metrics.jsonl'  # in the workdir: one JSON object per log step
+_EARLY_STOPPING = 'early_stopping'  # the checkpoint's loop state: {'criterion', 'best', ...}
 
 
 class TooManySkippedSteps(errors.UserError, RuntimeError):
   """Consecutive non-finite steps: the run cannot make progress."""
-
-
-class _StopRequest:
-  """Turns SIGTERM into a request to stop after the current step (preemption).
-
-  With several processes the signal may reach them at different steps; they agree on
-  stopping (any process asked) at every log step, so that all save the same step and exit
-  together instead of waiting on each other's collectives, and no other step waits for a
-  cross-process exchange. (The installed jax's `reached_preemption_sync_point` would need
-  the distributed preemption service, which installs its own SIGTERM handling, and a call
-  every step.) A preempted multi-process run thus finishes at most `log_every_steps`
-  more steps: keep the scheduler's grace period longer than that.
-  """
-
-  def __init__(self):
-    self._requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning('SIGTERM: finishing this step, saving a checkpoint, exiting.')
-    self._requested = True
-
-  def agreed(self, is_log_step: bool) -> bool:
-    """Whether any process has been asked to stop (several processes: log steps only)."""
-    if jax.process_count() == 1:
-      return self._requested
-    if not is_log_step:
-      return False
-    flags = multihost_utils.process_allgather(np.int32(self._requested))
-    return bool(np.max(flags))
-
-  def restore(self):
-    signal.signal(signal.SIGTERM, self._previous)
 
 
 def total_train_steps(config: ml_collections.ConfigDict, num_pairs: int) -> int:
@@ -137,21 +103,33 @@ class _Run:
   evaluator: evaluation.SplitEvaluator
   early_stopping: model_selection.EarlyStopping
   text: text_inputs.TextInputs
-  writer: Any
+  writer: metric_writers.MetricWriter
   total_steps: int
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainResult:
-  """Trains `config` in `workdir` (resuming from its last checkpoint, if any)."""
+  """Trains `config` in `workdir` (resuming from its last checkpoint, if any).
+
+  The config is checked before the workdir is created; the workdir is locked for the
+  run (`workdir_lock`: a second run on it is an error).
+  """
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
+  with workdir_lock.hold(workdir):
+    checkpointer = checkpoint_lib.Checkpointer(
+        os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints,
+        criterion=config.best_metric)
+    try:
+      return _train(config, workdir, mesh, checkpointer)
+    finally:
+      checkpointer.close()
+
+
+def _train(config, workdir, mesh, checkpointer) -> TrainResult:
   dataset.prepare(config)
   inputs = input_spec.InputSpec.from_config(config)
   train_source = pipeline.open_source(inputs, 'train')
   val_source = pipeline.open_source(inputs, 'validation')
-
-  checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints)
   text = _text_inputs(config, train_source, checkpointer)
   vocab = text.tokenizer
   pairs = pipeline.visual_pair_index(train_source)
@@ -171,14 +149,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       inputs, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
       record_words=pipeline.record_max_words(train_source, vocab, inputs.max_words))
+  restored_step = None
   if checkpointer.latest_step() is not None:
     restored_step, state = checkpointer.restore(
         'latest', abstract_state=sharding_lib.abstract_like(state),
         data_iterator=data_iter)
     logging.info('Resumed from the checkpoint of step %d.', restored_step)
+  early_stopping = _early_stopping(config, checkpointer, restored_step)
+  if early_stopping.exhausted and restored_step is not None and restored_step < total_steps:
+    logging.warning(
+        'This run stopped early at step %d (%d evaluations without a better %s than '
+        '%.4f): nothing to do. Raise early_stopping_patience to train on.',
+        restored_step, early_stopping.without_improvement, config.best_metric,
+        early_stopping.best)
+    return TrainResult(final_step=restored_step, stopped_early=True)
 
-  writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
-            if jax.process_index() == 0 else None)
+  writer = metric_writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
   run = _Run(config=config, workdir=workdir, mesh=mesh,
              train_step=train_step_lib.make_train_step(
                  graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh),
@@ -187,18 +173,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
              checkpointer=checkpointer,
              evaluator=_validation_evaluator(config, inputs, graphdef, mesh, train_source,
                                              val_source, vocab),
-             early_stopping=model_selection.EarlyStopping(
-                 config.early_stopping_patience,
-                 best=_resumed_best(config, checkpointer)),
+             early_stopping=early_stopping,
              text=text, writer=writer, total_steps=total_steps)
-  stop = _StopRequest()
+  stop = preemption.StopRequest()
   try:
     return _loop(run, state, stop)
   finally:
     stop.restore()
-    checkpointer.close()
-    if writer is not None:
-      writer.close()
+    writer.close()
 
 
 def _validation_evaluator(config, inputs, graphdef, mesh, train_source, val_source,
@@ -212,10 +194,32 @@ def _validation_evaluator(config, inputs, graphdef, mesh, train_source, val_sour
       baseline_probs=evaluation.text_baseline_probs(train_source, split))
 
 
-def _resumed_best(config, checkpointer) -> float | None:
-  """The best value of `config.best_metric` among the saved steps (a resumed run)."""
-  chosen = (checkpointer.best_metrics() or {}).get(checkpoint_lib.SELECTION)
-  return chosen['value'] if chosen and chosen['name'] == config.best_metric else None
+def _early_stopping(config, checkpointer: checkpoint_lib.Checkpointer,
+                    restored_step: int | None) -> model_selection.EarlyStopping:
+  """Early stopping as the restored step left it; after a change of `best_metric`, from
+  the best step by the new criterion (every scored step carries the value of each
+  criterion), counting again from 0, as the log says."""
+  patience, criterion = config.early_stopping_patience, config.best_metric
+  if restored_step is None:
+    return model_selection.EarlyStopping(patience)
+  saved = (checkpointer.load_loop_state(restored_step) or {}).get(_EARLY_STOPPING)
+  if saved and saved['criterion'] == criterion:
+    return model_selection.EarlyStopping.from_json(patience, saved)
+  best_step = checkpointer.best_step()
+  best = None if best_step is None else checkpointer.scores(best_step)[criterion]
+  previous = checkpointer.load_config(restored_step).best_metric
+  if previous != criterion:
+    steps = checkpointer.all_steps()
+    unranked = [s for s in steps
+                if checkpointer.metrics(s) is not None and criterion not in
+                checkpointer.scores(s)]
+    logging.warning(
+        'best_metric is now %s (was %s): the saved steps are ranked by their %s; the '
+        'best is %s%s; early stopping counts again from 0.', criterion, previous,
+        criterion, 'none yet' if best_step is None else f'step {best_step} ({best:.4f})',
+        f'; steps {unranked}, saved without a {criterion} value, no longer compete for '
+        'best' if unranked else '')
+  return model_selection.EarlyStopping(patience, best)
 
 
 def _log_train(run: _Run, step: int, window: metric_window.Summary, steps: int,
@@ -230,40 +234,34 @@ def _log_train(run: _Run, step: int, window: metric_window.Summary, steps: int,
       scalars['loss'], scalars['rank_loss'], scalars['cls_loss'],
       scalars['cls_accuracy'], scalars['learning_rate'],
       scalars['pairs_per_second'], _format_eta(eta_seconds))
-  entry = dict(scalars, step=step)
-  result.train_log.append(entry)
-  _write_scalars(run.writer, 'train', scalars, step)
-  if jax.process_index() == 0:
-    _append_json_line(os.path.join(run.workdir, TRAIN_METRICS_FILE), entry)
+  result.train_log.append(dict(scalars, step=step))
+  run.writer.write_train(step, scalars)
 
 
-def _append_json_line(path: str, entry: dict) -> None:
-  """Full-precision scalars (TensorBoard rounds to float32); a resumed run appends."""
-  with open(path, 'a') as f:
-    f.write(json.dumps(entry) + '\n')
-
-
-def _validate(run: _Run, state, step: int, result: TrainResult) -> dict:
+def _validate(run: _Run, state, step: int,
+              result: TrainResult) -> tuple[dict, dict[str, float]]:
+  """The step's validation metrics (with the `best_metric` record) and its value under
+  every criterion (what the checkpoint is ranked by)."""
   metrics = run.evaluator.evaluate(_variables(state), step=step)
   criterion = run.config.best_metric
-  value = model_selection.selection_value(criterion, metrics, run.evaluator.chance)
-  metrics[checkpoint_lib.SELECTION] = {'name': criterion, 'value': value}
+  scores = model_selection.all_values(metrics, run.evaluator.chance)
+  metrics[model_selection.SELECTION] = {'name': criterion, 'value': scores[criterion]}
   if jax.process_index() == 0:
     evaluation.write_metrics(run.workdir, metrics)
   logging.info('validation step %d: rsum %.2f  i2t R@1 %.2f  t2i R@1 %.2f  '
                'visual mAP %s  %s %.4f', step, metrics['rsum'], metrics['i2t']['R@1'],
                metrics['t2i']['R@1'], _maybe_round(metrics['visual_id']['mAP']),
-               criterion, value)
-  _write_scalars(run.writer, 'validation', _flatten(metrics), step)
+               criterion, scores[criterion])
+  run.writer.write_validation(step, metrics)
   result.validation.append(metrics)
-  return metrics
+  return metrics, scores
 
 
 def _variables(state: train_step_lib.TrainState) -> model_lib.Variables:
   return {'params': state['params'], 'model_state': state['model_state']}
 
 
-def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
+def _loop(run: _Run, state, stop: preemption.StopRequest) -> TrainResult:
   """Steps until `total_steps` or a stop request; evaluates and checkpoints on period.
 
   Nothing is read back from the devices between log steps (see `metric_window`), so
@@ -302,17 +300,20 @@ def _loop(run: _Run, state, stop: _StopRequest) -> TrainResult:
       window, paintings = metric_window.empty(metrics, summary.consecutive), {}
 
     paused = time.time()
-    val_metrics = None
+    val_metrics, scores = None, None
     if step % config.eval_every_steps == 0 or is_last:
-      val_metrics = _validate(run, state, step, result)
-    no_progress = val_metrics is not None and run.early_stopping.update(
-        val_metrics[checkpoint_lib.SELECTION]['value'])
-    stopping = stop.agreed(is_log_step)
+      val_metrics, scores = _validate(run, state, step, result)
+    no_progress = scores is not None and run.early_stopping.update(
+        scores[config.best_metric])
+    stopping = stop.reached(step)
     if (step % config.checkpoint_every_steps == 0 or is_last or stopping
         or val_metrics is not None):
-      run.checkpointer.save(step, state=state, data_iterator=run.data_iter,
-                            config=config, vocab=run.text.to_json(),
-                            metrics=val_metrics, force=True)
+      run.checkpointer.save(
+          step, state=state, data_iterator=run.data_iter, config=config,
+          vocab=run.text.to_json(), scores=scores, metrics=val_metrics,
+          loop_state={_EARLY_STOPPING: dict(run.early_stopping.to_json(),
+                                            criterion=config.best_metric)},
+          force=True)
     if timer_start is not None:  # pairs/s and the ETA count training time only
       excluded = time.time() - paused
       timer_start += excluded
@@ -352,23 +353,3 @@ def _report_skips(run: _Run, window: metric_window.Summary, step: int,
         f'gradient (the last of them at step {reached}); the last good checkpoint is step '
         f'{run.checkpointer.latest_step()}. Lower optimizer.learning_rate or check the '
         'data.')
-
-
-def _flatten(result: dict, prefix: str = '') -> dict[str, float]:
-  """Nested metrics → {'i2t/R_at_1': ...} scalars for TensorBoard."""
-  flat = {}
-  for key, value in result.items():
-    name = f'{prefix}{key}'.replace('@', '_at_')  # TensorBoard tag characters
-    if isinstance(value, dict):
-      flat.update(_flatten(value, name + '/'))
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-      flat[name] = float(value)
-  return flat
-
-
-def _write_scalars(writer, prefix: str, scalars: dict, step: int) -> None:
-  if writer is None:
-    return
-  for name, value in scalars.items():
-    writer.add_scalar(f'{prefix}/{name}', value, step)
-  writer.flush()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 CRITERIA = ('rsum', 'visual_ap', 'rsum_and_ap')
+SELECTION = 'best_metric'  # metrics file key of {'name', 'value'} (docs/design.md §6.13)
 _MAX_RSUM = 600.0  # six recalls of 100
 _MAX_AP = 1.0
 
@@ -41,17 +42,36 @@ def selection_value(criterion: str, metrics: Mapping[str, Any],
   raise ValueError(f'Unknown best_metric {criterion!r}: use one of {CRITERIA}.')
 
 
+def all_values(metrics: Mapping[str, Any], chance: Mapping[str, Any]) -> dict[str, float]:
+  """The value of every criterion: what a checkpoint is ranked by, so that a run resumed
+  with another `best_metric` can still rank the steps saved before."""
+  return {criterion: selection_value(criterion, metrics, chance) for criterion in CRITERIA}
+
+
 class EarlyStopping:
   """Counts evaluations without improvement of the selection value.
 
-  `patience` 0 never stops. `best` may start from a resumed run's best value, so that the
-  count continues across a restart instead of accepting the first evaluation as a gain.
+  `patience` 0 never stops. A resumed run starts from the saved `best` and count
+  (`to_json` / `from_json`), so that it stops where an uninterrupted run would.
   """
 
-  def __init__(self, patience: int, best: float | None = None):
+  def __init__(self, patience: int, best: float | None = None,
+               without_improvement: int = 0):
     self.patience = patience
     self.best = best
-    self.without_improvement = 0
+    self.without_improvement = without_improvement
+
+  @property
+  def exhausted(self) -> bool:
+    """Whether `patience` evaluations in a row have brought no new best."""
+    return 0 < self.patience <= self.without_improvement
+
+  def to_json(self) -> dict[str, Any]:
+    return {'best': self.best, 'without_improvement': self.without_improvement}
+
+  @classmethod
+  def from_json(cls, patience: int, saved: Mapping[str, Any]) -> 'EarlyStopping':
+    return cls(patience, saved['best'], saved['without_improvement'])
 
   def update(self, value: float) -> bool:
     """Records one evaluation; True when training should stop."""
@@ -59,4 +79,4 @@ class EarlyStopping:
       self.best, self.without_improvement = value, 0
     else:
       self.without_improvement += 1
-    return 0 < self.patience <= self.without_improvement
+    return self.exhausted

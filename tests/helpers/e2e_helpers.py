@@ -1,5 +1,6 @@
 """A small built sample dataset and configs pointing at it, for end-to-end tests."""
 
+import hashlib
 import os
 import pathlib
 import subprocess
@@ -12,7 +13,7 @@ from artpedia_jax.data import pipeline
 from artpedia_jax.evaluation import metrics as metrics_lib
 from configs import test as test_config
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[2]  # tests/helpers/ → the checkout
 NUM_PAINTINGS = 120
 DATASET = f'artpedia/sample/num_paintings={NUM_PAINTINGS}'
 # A faster start than the test config's, so that 40 steps learn to retrieve: summed
@@ -68,3 +69,10 @@ def assert_beats_chance(metrics: dict, chance: dict) -> None:
       metrics['rsum'], chance['rsum'])
   auc, chance_auc = metrics['visual_id']['auc'], chance['visual_id']['auc']
   assert auc >= chance_auc + AUC_ABOVE_CHANCE, (auc, chance_auc)
+
+
+def file_digests(folder) -> dict[str, str]:
+  """Every file under `folder` with the SHA-256 of its bytes: to show nothing changed."""
+  folder = pathlib.Path(folder)
+  return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+          for p in sorted(folder.rglob('*')) if p.is_file()}

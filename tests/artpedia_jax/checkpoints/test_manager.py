@@ -1,6 +1,7 @@
 """Tests of artpedia_jax.checkpoints.manager on 8 fake CPU devices (tests/conftest.py)."""
 
 import glob
+import json
 import logging
 import os
 import shutil
@@ -59,10 +60,11 @@ def _config() -> ml_collections.ConfigDict:
 VOCAB = {'words': ['<pad>', '<unk>', 'red', 'circle'], 'min_count': 2}
 
 
-def _save(ckpt, step, *, metrics=None, data_iterator=None, seed=None):
+def _save(ckpt, step, *, scores=None, metrics=None, data_iterator=None, seed=None,
+          loop_state=None):
   saved = ckpt.save(step, state=_state(step if seed is None else seed),
                     config=_config(), vocab=VOCAB, data_iterator=data_iterator,
-                    metrics=metrics)
+                    scores=scores, metrics=metrics, loop_state=loop_state)
   ckpt.wait_until_finished()
   return saved
 
@@ -92,13 +94,16 @@ def test_state_saved_on_8_devices_restores_onto_fewer(ckpt_dir, num_devices):
   assert restored_shardings == wanted_shardings
 
 
-def test_keeps_last_k_plus_best_by_rsum(ckpt_dir):
-  with checkpoint.Checkpointer(ckpt_dir, keep=2) as ckpt:
+def test_keeps_last_k_plus_best_by_the_criterion(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=2, criterion='rsum') as ckpt:
     for step, rsum in [(1, None), (2, 50.0), (3, None), (4, np.float32(30.0)), (5, None)]:
-      _save(ckpt, step, metrics=None if rsum is None else {'rsum': rsum, 'i2t': {}})
+      _save(ckpt, step, scores=None if rsum is None else {'rsum': rsum},
+            metrics=None if rsum is None else {'i2t': {'R@1': rsum / 6}})
     assert ckpt.all_steps() == [2, 4, 5]  # last two, plus the best (2)
     assert ckpt.best_step() == 2
-    _save(ckpt, 6, metrics={'rsum': 70.0})
+    assert ckpt.scores(2) == {'rsum': 50.0} and ckpt.metrics(2) == {'i2t': {'R@1': 50 / 6}}
+    assert ckpt.scores(5) == {} and ckpt.metrics(5) is None
+    _save(ckpt, 6, scores={'rsum': 70.0})
     _save(ckpt, 7)
     assert ckpt.all_steps() == [6, 7]  # the new best is also among the last two
     assert ckpt.best_step() == 6
@@ -106,10 +111,10 @@ def test_keeps_last_k_plus_best_by_rsum(ckpt_dir):
 
 
 def test_best_survives_reopening_and_restores(ckpt_dir):
-  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
-    _save(ckpt, 1, metrics={'rsum': 90.0})
-    _save(ckpt, 2, metrics={'rsum': 10.0})
-  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
+  with checkpoint.Checkpointer(ckpt_dir, keep=1, criterion='rsum') as ckpt:
+    _save(ckpt, 1, scores={'rsum': 90.0})
+    _save(ckpt, 2, scores={'rsum': 10.0})
+  with checkpoint.Checkpointer(ckpt_dir, keep=1, criterion='rsum') as ckpt:
     _save(ckpt, 3)
     assert ckpt.all_steps() == [1, 3]
     step, restored = ckpt.restore('best', abstract_state=_abstract(_state(), _mesh(8)))
@@ -323,8 +328,8 @@ def test_unknown_step_lists_available_steps(ckpt_dir):
     _save(ckpt, 20)
     with pytest.raises(ValueError, match=r'step 15 .*available steps: \[10, 20\]'):
       ckpt.restore(15, abstract_state=_abstract(_state(), _mesh(8)))
-    with pytest.raises(ValueError, match='has validation metrics'):
-      ckpt.resolve_step('best')
+    with pytest.raises(ValueError, match="scored by 'rsum'"):
+      ckpt.resolve_step('best', 'rsum')
     assert ckpt.resolve_step('20') == 20
 
 
@@ -332,21 +337,53 @@ def test_save_interval_and_metrics_validation(ckpt_dir):
   with checkpoint.Checkpointer(ckpt_dir, keep=5, save_interval_steps=10) as ckpt:
     assert _save(ckpt, 10)
     assert not _save(ckpt, 15)
-    with pytest.raises(ValueError, match="no 'rsum'"):
+    with pytest.raises(ValueError, match='metrics but no scores'):
       ckpt.save(20, state=_state(), config=_config(), vocab=VOCAB, metrics={'R@1': 1.0})
     assert ckpt.save(25, state=_state(), config=_config(), vocab=VOCAB, force=True)
     ckpt.wait_until_finished()
     assert ckpt.all_steps() == [10, 25]
 
 
-def test_best_follows_the_stored_criterion_not_rsum(ckpt_dir):
-  def metrics(rsum, value):
-    return {'rsum': rsum, 'best_metric': {'name': 'visual_ap', 'value': value}}
+def _all_criteria(rsum, ap):
+  return {'rsum': rsum, 'visual_ap': ap}
 
-  with checkpoint.Checkpointer(ckpt_dir, keep=1) as ckpt:
-    _save(ckpt, 1, metrics=metrics(90.0, 0.6))
-    _save(ckpt, 2, metrics=metrics(10.0, 0.8))
-    _save(ckpt, 3, metrics=metrics(50.0, 0.7))
-    ckpt.wait_until_finished()
-    assert ckpt.best_step() == 2 and ckpt.all_steps() == [2, 3]
-    assert ckpt.best_metrics()['best_metric'] == {'name': 'visual_ap', 'value': 0.8}
+
+def test_best_ranks_only_steps_scored_by_the_criterion_in_use(ckpt_dir):
+  """A run resumed with another criterion: an old high rsum does not outrank visual AP."""
+  with checkpoint.Checkpointer(ckpt_dir, keep=1, criterion='rsum') as ckpt:
+    _save(ckpt, 1, scores={'rsum': 300.0})  # scored by rsum alone
+    _save(ckpt, 2, scores=_all_criteria(250.0, 0.81))
+    _save(ckpt, 3, scores=_all_criteria(200.0, 0.95))
+    assert ckpt.best_step() == 1 and ckpt.all_steps() == [1, 3]
+  with checkpoint.Checkpointer(ckpt_dir, keep=1, criterion='visual_ap') as ckpt:
+    assert ckpt.best_step() == 3  # step 1 has no visual_ap: it does not compete
+    _save(ckpt, 4, scores=_all_criteria(100.0, 0.9))
+    assert ckpt.all_steps() == [3, 4]  # step 1 is no longer kept as a best
+    assert ckpt.resolve_step('best') == 3
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as reader:
+    assert reader.best_step('visual_ap') == 3
+    assert reader.resolve_step('best', 'rsum') == 3  # what is left: 200 beats 100
+
+
+def test_a_step_ranked_before_scores_existed_keeps_its_criterion(ckpt_dir):
+  """Steps written by the previous version stored only {'name', 'value'} of their
+  criterion inside the metrics."""
+  with checkpoint.Checkpointer(ckpt_dir, keep=3, criterion='visual_ap') as ckpt:
+    _save(ckpt, 1, scores={'visual_ap': 0.5})
+  metrics_file = os.path.join(ckpt_dir, '1', 'metrics', 'metrics')
+  with open(metrics_file, 'w') as f:
+    json.dump({'rsum': 90.0, 'best_metric': {'name': 'visual_ap', 'value': 0.7}}, f)
+  checkpoint_checksums.write_manifest(os.path.join(ckpt_dir, '1'))
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as reader:
+    assert reader.scores(1) == {'visual_ap': 0.7}
+    assert reader.metrics(1)['rsum'] == 90.0
+    assert reader.best_step('visual_ap') == 1 and reader.best_step('rsum') is None
+
+
+def test_loop_state_comes_back_and_is_none_where_none_was_saved(ckpt_dir):
+  with checkpoint.Checkpointer(ckpt_dir, keep=3) as ckpt:
+    _save(ckpt, 1)
+    _save(ckpt, 2, loop_state={'early_stopping': {'best': np.float32(0.5), 'count': 2}})
+  with checkpoint.Checkpointer(ckpt_dir, read_only=True) as reader:
+    assert reader.load_loop_state(1) is None
+    assert reader.load_loop_state(2) == {'early_stopping': {'best': 0.5, 'count': 2}}

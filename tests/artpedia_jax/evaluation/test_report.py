@@ -1,13 +1,18 @@
 """The Markdown report: files, links, tables, example marks and the alignment picture."""
 
+import json
+import os
 import re
 
+from etils import epath
 import numpy as np
 from PIL import Image
 
 from artpedia_jax.evaluation import alignment as alignment_lib
+from artpedia_jax.evaluation import evaluator
 from artpedia_jax.evaluation import metrics
 from artpedia_jax.evaluation import report
+from tests.helpers import fake_gcs
 
 # Painting 0: visual 0, 1 and contextual 2; painting 1: visual 3 and contextual 4;
 # painting 2: visual 5.
@@ -107,3 +112,21 @@ def test_alignment_picture_size_and_box_placement():
   assert tuple(picture[250, 100]) == (0, 0, 0)  # y and x are not swapped
   swapped = [alignment_lib.AlignedWord('sun', (0.9, 0.8, 0.1, 0.2), 0.5)]
   assert report.draw_alignment(large, swapped).size == (500, 400)
+
+
+def test_a_gs_report_and_metrics_file_go_through_epath(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  fake = fake_gcs.fake_gcs(tmp_path / 'bucket_root', monkeypatch)
+  path, result, _ = _write(epath.Path('gs://bucket/w'), [_example(np.zeros((48, 64, 3),
+                                                                          np.uint8))])
+  metrics_path = evaluator.write_metrics('gs://bucket/w', result)
+  assert os.fspath(path) == 'gs://bucket/w/eval/test_step7.md'
+  assert os.fspath(metrics_path) == 'gs://bucket/w/eval/test_step7.json'
+  assert json.loads(metrics_path.read_text()) == json.loads(json.dumps(result))
+  assert sorted(os.listdir(fake.local('gs://bucket/w/eval'))) == [
+      'test_step7.json', 'test_step7.md', 'test_step7_align_0042.png', 'test_step7_pr.png',
+      'test_step7_recall.png']
+  for name in ('test_step7_pr.png', 'test_step7_align_0042.png'):
+    with Image.open(fake.local(f'gs://bucket/w/eval/{name}')) as opened:
+      opened.verify()
+  assert not (tmp_path / 'gs:').exists()  # nothing went to the local disk by name

@@ -48,3 +48,21 @@ def test_early_stopping_off_and_resumed():
   assert not any(never.update(0.0) for _ in range(10))
   resumed = model_selection.EarlyStopping(patience=1, best=5.0)
   assert resumed.update(4.0)  # the first evaluation after a resume is no new best
+
+
+def test_all_values_give_each_criterion():
+  metrics = _metrics(306.0, 0.7)
+  assert model_selection.all_values(metrics, CHANCE) == {
+      name: model_selection.selection_value(name, metrics, CHANCE)
+      for name in model_selection.CRITERIA}
+
+
+def test_early_stopping_resumes_with_its_count():
+  """Saved after two evaluations without a new best, patience 3: the next one stops."""
+  before = model_selection.EarlyStopping(patience=3)
+  for value in (2.0, 1.0, 1.5):
+    before.update(value)
+  resumed = model_selection.EarlyStopping.from_json(3, before.to_json())
+  assert (resumed.best, resumed.without_improvement) == (2.0, 2)
+  assert not resumed.exhausted
+  assert resumed.update(1.9) and resumed.exhausted

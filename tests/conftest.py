@@ -60,3 +60,10 @@ def pixel_workdir(tmp_path_factory, sample_data_dir):
   return _trained(tmp_path_factory, sample_data_dir, 'pixel_run', num_train_steps=4,
                   eval_every_steps=4, checkpoint_every_steps=4,
                   **{'model.backbone': 'resnet18', 'dataset.image_size': 64})
+
+
+@pytest.fixture(scope='session')
+def minilm_folder():
+  """A real pretrained BERT (all-MiniLM-L6-v2) folder; see `bert_fixtures.minilm_folder`."""
+  from tests.helpers import bert_fixtures
+  return bert_fixtures.minilm_folder()

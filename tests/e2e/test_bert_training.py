@@ -4,7 +4,9 @@ The BERT folder is written by the test (random weights, a word-piece vocabulary 
 from the sample corpus's training words, long words split into two pieces).
 """
 
+import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -75,6 +77,10 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
   assert losses[-1] < 0.8 * losses[0], losses
   _, params = _params(tmp_path / 'run')
   assert 'bert' in params['params'] and 'text_rnn' not in params['params']
+  source = restore.restore_model(str(tmp_path / 'run'), 'latest').text.weights_source
+  assert source == {'folder': str(folder), 'sha256': {  # where the weights came from
+      name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+      for name in ('config.json', 'model.safetensors', 'tokenizer.json')}}
 
   metrics_file = tmp_path / 'run' / 'eval' / f'validation_step{result.final_step}.json'
   logged = json.loads(metrics_file.read_text())
@@ -151,3 +157,18 @@ def test_bert_without_weights_folder_is_a_config_error(tmp_path):
   assert result.returncode != 0
   assert 'model.text_weights' in result.stderr and 'no such folder' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_a_hub_id_offline_and_not_cached_is_one_error_line(data_dir, tmp_path):
+  result = subprocess.run(
+      [sys.executable, 'run.py', f'--workdir={tmp_path / "run"}',
+       *e2e_helpers.config_flags(data_dir, **_overrides('acme/tiny-bert'))],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(tmp_path / 'cache')))
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  [error] = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert ("config.model.text_weights='acme/tiny-bert' is not in the Hugging Face cache "
+          'and cannot be downloaded (offline, or HF_HUB_OFFLINE=1)') in error
+  assert '--local-dir DIR' in error
+  assert not list((tmp_path / 'run').glob('checkpoints/[0-9]*'))  # nothing trained

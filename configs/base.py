@@ -81,10 +81,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.backbone_dtype = 'float32'  # float32 | bfloat16 (computation; params stay f32)
   # Sentences: 'bigru' over a word vocabulary of the training split, or 'bert': a
   # BERT-family encoder from `text_weights`, a Hugging Face model folder (config.json,
-  # model.safetensors, tokenizer.json); its word pieces are the alignment words.
+  # model.safetensors, tokenizer.json) or a Hugging Face hub id (fetched into the hub's
+  # cache); its word pieces are the alignment words.
   c.model.text_encoder = 'bigru'  # bigru | bert
-  c.model.text_weights = ''  # bert only: the model folder (required)
+  c.model.text_weights = ''  # bert only (required): a model folder or a hub id
   c.model.text_frozen_layers = 0  # bert: k > 0 freezes the embeddings and layers 1..k
+  # bert: training-only dropout of its hidden states and attention probabilities; -1:
+  # the rates of its config.json (hidden_dropout_prob, attention_probs_dropout_prob).
+  c.model.text_dropout = -1.0
+  # The classifier's sentence vector: mean (of the word vectors) | cls (bert: [CLS]).
+  c.model.sentence_pooling = 'mean'
 
   c.loss = ml_collections.ConfigDict()
   c.loss.rank = 'hinge'  # hinge | infonce

@@ -79,3 +79,10 @@ def bfloat16_workdir(tmp_path_factory, sample_data_dir):
   """`region_workdir`'s run computing in bfloat16."""
   return _trained(tmp_path_factory, sample_data_dir, 'bfloat16_run', num_train_steps=20,
                   **{'model.dtype': 'bfloat16'})
+
+
+@pytest.fixture(scope='session')
+def minilm_folder():
+  """A real pretrained BERT (all-MiniLM-L6-v2) folder; see `bert_fixtures.minilm_folder`."""
+  from tests.helpers import bert_fixtures
+  return bert_fixtures.minilm_folder()

@@ -7,8 +7,17 @@ sentence's hidden states do not depend on how much padding follows it.
 
 `dtype` is the compute dtype of the matrix products (e.g. bfloat16); parameters, the
 LayerNorms, the softmax and the residual stream stay float32, and the output is float32.
-No dropout: the encoder keeps no RNG state (training is deterministic and resumes
-bitwise). Pretrained weights come in through `bert_import`.
+Pretrained weights come in through `bert_import`.
+
+Dropout is BERT's own, where it was pre-trained with it (its `config.json` rates): on the
+embeddings' output, on the attention probabilities, and on each block's output before
+its residual sum. It is on only when a call passes a `dropout_key` (training); the key
+is a function of the run's seed and step (see `train.step.dropout_key`), so the encoder
+keeps no RNG state and a resumed run draws the same masks.
+
+`frozen_layers` = k > 0 stops the gradient after the embeddings and the first k layers:
+their parameters get exactly zero gradients (none is computed for them), so they neither
+move nor count in the gradient's global norm.
 """
 
 import dataclasses
@@ -17,6 +26,8 @@ import math
 from flax import nnx
 import jax
 import jax.numpy as jnp
+
+from artpedia_jax.model import dropout as dropout_lib
 
 Array = jax.Array
 _INIT_STD = 0.02  # BERT's initializer_range: random init when no weights are imported
@@ -34,6 +45,10 @@ class BertConfig:
   type_vocab_size: int = 2
   layer_norm_eps: float = 1e-12
   pad_token_id: int = 0
+  # Training-only dropout rates (config.json's hidden_dropout_prob and
+  # attention_probs_dropout_prob); 0 in checkpoints saved before they existed.
+  hidden_dropout: float = 0.0
+  attention_dropout: float = 0.0
 
   def __post_init__(self):
     if self.hidden_size % self.num_heads:
@@ -71,6 +86,7 @@ class BertEmbeddings(nnx.Module):
     self.norm = _layer_norm(config.hidden_size, config.layer_norm_eps, rngs)
 
   def __call__(self, token_ids: Array, token_type_ids: Array) -> Array:
+    """The LayerNorm-ed sum, before dropout."""
     length = token_ids.shape[-1]
     if length > self.position.num_embeddings:
       raise ValueError(f'Sequences of {length} tokens exceed the encoder\'s '
@@ -87,6 +103,8 @@ class BertLayer(nnx.Module):
   def __init__(self, config: BertConfig, *, dtype, rngs: nnx.Rngs):
     hidden, inner = config.hidden_size, config.intermediate_size
     self.num_heads = config.num_heads
+    self.hidden_dropout = config.hidden_dropout
+    self.attention_dropout = config.attention_dropout
     self.query = _linear(hidden, hidden, dtype, rngs)
     self.key = _linear(hidden, hidden, dtype, rngs)
     self.value = _linear(hidden, hidden, dtype, rngs)
@@ -100,41 +118,62 @@ class BertLayer(nnx.Module):
     """[B, T, H] → [B, T, heads, H / heads]."""
     return x.reshape(*x.shape[:-1], self.num_heads, -1)
 
-  def attention(self, x: Array, mask: Array) -> Array:
-    """Self-attention over the real tokens (mask [B, T] True) of each sequence."""
+  def attention(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
+    """Self-attention over the real tokens (mask [B, T] True) of each sequence; a
+    `dropout_key` drops attention probabilities."""
     q, k, v = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
     logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
     logits = logits / math.sqrt(q.shape[-1])
     logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
-    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    context = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+    weights = jax.nn.softmax(logits, axis=-1)
+    weights = dropout_lib.dropout(weights, self.attention_dropout, dropout_key)
+    context = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
     return self.attention_output(context.reshape(x.shape))
 
-  def __call__(self, x: Array, mask: Array) -> Array:
-    x = self.attention_norm(x + self.attention(x, mask))
+  def __call__(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
+    """One layer; a `dropout_key` (training) turns on its dropout."""
+    keys = [None] * 3 if dropout_key is None else list(jax.random.split(dropout_key, 3))
+    attended = dropout_lib.dropout(self.attention(x, mask, keys[0]), self.hidden_dropout,
+                                   keys[1])
+    x = self.attention_norm(x + attended)
     inner = jax.nn.gelu(self.intermediate(x), approximate=False)
-    return self.output_norm(x + self.output(inner))
+    output = dropout_lib.dropout(self.output(inner), self.hidden_dropout, keys[2])
+    return self.output_norm(x + output)
 
 
 class BertEncoder(nnx.Module):
   """Token ids [B, T] → last-layer hidden states [B, T, hidden_size] (float32)."""
 
-  def __init__(self, config: BertConfig, *, dtype=jnp.float32, rngs: nnx.Rngs):
+  def __init__(self, config: BertConfig, *, dtype=jnp.float32, frozen_layers: int = 0,
+               rngs: nnx.Rngs):
+    """`frozen_layers` = k > 0: no gradient reaches the embeddings and layers 1..k."""
+    if not 0 <= frozen_layers <= config.num_layers:
+      raise ValueError(f'frozen_layers={frozen_layers}: the encoder has '
+                       f'{config.num_layers} layers (config.model.text_frozen_layers).')
     self.config = config
+    self.frozen_layers = frozen_layers
     self.embeddings = BertEmbeddings(config, rngs=rngs)
     self.layers = nnx.List(
         [BertLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_layers)])
 
   def __call__(self, token_ids: Array, mask: Array | None = None,
-               token_type_ids: Array | None = None) -> Array:
-    """`mask` [B, T]: real tokens (default: ids other than the config's pad id)."""
+               token_type_ids: Array | None = None, *,
+               dropout_key: Array | None = None) -> Array:
+    """`mask` [B, T]: real tokens (default: ids other than the config's pad id);
+    `dropout_key`: training, BERT's dropout on (see the module docstring)."""
     if mask is None:
       mask = token_ids != self.config.pad_token_id
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(token_ids)
-    x = self.embeddings(token_ids, token_type_ids)
-    for layer in self.layers:
-      x = layer(x, mask)
+    # One key per stage: the embeddings, then each layer.
+    keys = ([None] * (len(self.layers) + 1) if dropout_key is None
+            else list(jax.random.split(dropout_key, len(self.layers) + 1)))
+    x = dropout_lib.dropout(self.embeddings(token_ids, token_type_ids),
+                            self.config.hidden_dropout, keys[0])
+    for index, layer in enumerate(self.layers, start=1):
+      x = layer(x, mask, keys[index])
+      if index == self.frozen_layers:  # the frozen part ends here
+        x = jax.lax.stop_gradient(x)
     return x
 
 

@@ -2,7 +2,10 @@
 
 A model folder (as downloaded from the Hugging Face hub) holds `config.json` (the
 sizes), `model.safetensors` (the weights, read with safetensors' numpy API: no torch)
-and `tokenizer.json` (read by `text_tokenizer`, with the `tokenizers` library).
+and `tokenizer.json` (read by `wordpiece`, with the `tokenizers` library). `resolve`
+takes such a folder or a hub id (`sentence-transformers/all-MiniLM-L6-v2`), which
+`huggingface_hub` fetches into its cache (or finds there: `HF_HUB_OFFLINE=1` reads the
+cache only), and records where the files came from and their SHA-256.
 
 Weight keys follow the public BERT layout, with or without the `bert.` prefix that the
 pre-training checkpoints carry (`bert.encoder.layer.3.attention.self.query.weight` or
@@ -15,22 +18,33 @@ have no counterpart in the encoder: they are skipped and returned.
 """
 
 from collections.abc import Mapping
+import dataclasses
+import hashlib
 import json
 import os
 import pathlib
+import re
+from typing import Any
 
 from absl import logging
 from flax import nnx
+import huggingface_hub
+from huggingface_hub import errors as hub_errors
 import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 
 from artpedia_jax.model import bert
 from artpedia_jax.model import weights_import
+from tfds_artpedia import errors
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 TOKENIZER_FILE = 'tokenizer.json'
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+# A hub id: `name` or `owner/name`, letters, digits and `-_.` (no path syntax).
+_HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?')
+_HASH_CHUNK = 1 << 20
 _PREFIX = 'bert.'
 _SKIPPED_PREFIXES = ('pooler.', 'cls.')
 _SKIPPED_KEYS = ('embeddings.position_ids',)
@@ -55,10 +69,71 @@ _LAYER_NAMES = {
 # NNX parameter name → public tensor name.
 _LEAF_NAMES = {'embedding': 'weight', 'kernel': 'weight', 'scale': 'weight', 'bias': 'bias'}
 _SUPPORTED_ACTIVATIONS = ('gelu',)
+_HUB_DEFAULT_DROPOUT = 0.1  # transformers' BertConfig default for both rates
 
 
-class BertImportError(ValueError):
+class BertImportError(errors.UserError, ValueError):
   """A model folder that cannot be loaded into the encoder (what is wrong, and where)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedWeights:
+  """Where `config.model.text_weights` was found, and what its files were."""
+  folder: str  # a folder holding MODEL_FILES
+  source: dict[str, Any]  # what the checkpoint records: name, revision, sha256 per file
+
+
+def is_hub_id(name: str) -> bool:
+  """Whether `name` can only be a hub id: shaped like one and not an existing path."""
+  return bool(_HUB_ID.fullmatch(name)) and not os.path.exists(name)
+
+
+def _sha256(path: pathlib.Path) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    while chunk := f.read(_HASH_CHUNK):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _download(hub_id: str) -> str:
+  """The cached snapshot folder of `hub_id`'s model files, fetched if needed."""
+  fetch_hint = (f'on a machine with network, run `hf download {hub_id} '
+                f'{" ".join(MODEL_FILES)} --local-dir DIR` and pass '
+                'config.model.text_weights=DIR (or fill this machine\'s Hugging Face cache)')
+  try:
+    return huggingface_hub.snapshot_download(hub_id, allow_patterns=list(MODEL_FILES))
+  except hub_errors.LocalEntryNotFoundError as error:
+    raise BertImportError(
+        f'config.model.text_weights={hub_id!r} is not in the Hugging Face cache and cannot '
+        f'be downloaded (offline, or HF_HUB_OFFLINE=1): {fetch_hint}.') from error
+  except hub_errors.RepositoryNotFoundError as error:
+    raise BertImportError(
+        f'config.model.text_weights={hub_id!r} is neither a folder nor a model on the '
+        'Hugging Face hub (a private or gated one needs `hf auth login`): pass a model '
+        'folder or a hub id such as sentence-transformers/all-MiniLM-L6-v2.') from error
+  except (hub_errors.HFValidationError, hub_errors.HfHubHTTPError, OSError) as error:
+    raise BertImportError(f'config.model.text_weights={hub_id!r} could not be fetched '
+                          f'from the Hugging Face hub ({error}): {fetch_hint}.') from error
+
+
+def resolve(name: str) -> ResolvedWeights:
+  """The model folder `name`, or the hub id `name` fetched (or found) in the hub cache.
+
+  Raises BertImportError (one line: what, and how to get the folder) when a hub id
+  cannot be had, or when the folder lacks one of MODEL_FILES.
+  """
+  if is_hub_id(name):
+    folder = pathlib.Path(_download(name))
+    source = {'hub_id': name, 'revision': folder.name}  # snapshots/<commit hash>
+  else:
+    folder = pathlib.Path(name)
+    source = {'folder': os.path.abspath(name)}
+  for file in MODEL_FILES:
+    _require_file(folder, file)
+  source['sha256'] = {file: _sha256(folder / file) for file in MODEL_FILES}
+  logging.info('BERT model files of %s: %s.', name, source)
+  return ResolvedWeights(str(folder), source)
 
 
 def _require_file(folder: pathlib.Path, name: str) -> pathlib.Path:
@@ -66,7 +141,7 @@ def _require_file(folder: pathlib.Path, name: str) -> pathlib.Path:
   if not path.is_file():
     raise BertImportError(
         f'{folder} has no {name}: config.model.text_weights must be a Hugging Face '
-        f'BERT model folder with {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}.')
+        f'BERT model folder (or hub id) with {", ".join(MODEL_FILES)}.')
   return path
 
 
@@ -103,10 +178,15 @@ def config_from_json(data: Mapping, where: str = CONFIG_FILE) -> bert.BertConfig
     raise BertImportError(f'{where} lacks {", ".join(missing)}: is it a BERT config?')
   optional = {'type_vocab_size': 'type_vocab_size', 'layer_norm_eps': 'layer_norm_eps',
               'pad_token_id': 'pad_token_id'}
+  # BERT was pre-trained with dropout: the file's rates, or Hugging Face's default 0.1.
+  dropouts = {'hidden_dropout': 'hidden_dropout_prob',
+              'attention_dropout': 'attention_probs_dropout_prob'}
   return bert.BertConfig(
       **{ours: data[theirs] for ours, theirs in fields.items()},
       **{ours: data[theirs] for ours, theirs in optional.items()
-         if data.get(theirs) is not None})
+         if data.get(theirs) is not None},
+      **{ours: float(data.get(theirs, _HUB_DEFAULT_DROPOUT))
+         for ours, theirs in dropouts.items()})
 
 
 def load_state_dict(folder: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ from flax import nnx
 from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.model import bert
 from artpedia_jax.model import bert_import
+from artpedia_jax.model import dropout as dropout_lib
 from artpedia_jax.model import resnet
 from artpedia_jax.model import scoring
 from artpedia_jax.model import weights_import
@@ -50,6 +51,9 @@ COMPUTE_DTYPES = ('float32', 'bfloat16')
 # optimiser gives it its own rate.
 PIXEL_ENCODER = 'pixel_encoder'
 TEXT_ENCODERS = ('bigru', 'bert')  # the values of config.model.text_encoder
+# config.model.sentence_pooling: the classifier's sentence vector is the mean of the word
+# vectors, or (BERT only) the [CLS] token's vector, projected like the words.
+SENTENCE_POOLINGS = ('mean', 'cls')
 # The ArtpediaModel attribute holding a BERT text encoder: its own rate, frozen layers.
 BERT_ENCODER = 'bert'
 
@@ -84,14 +88,6 @@ def compute_dtype(name: str) -> jnp.dtype:
   if name not in COMPUTE_DTYPES:
     raise ValueError(f'Unknown config.model.dtype {name!r}: use one of {COMPUTE_DTYPES}.')
   return jnp.dtype(name)
-
-
-def _dropout(x: Array, rate: float, key: Array | None) -> Array:
-  """Inverted dropout; the identity without a key (evaluation) or at rate 0."""
-  if key is None or rate == 0:
-    return x
-  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-  return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
 def word_dropout(tokens: Array, rate: float, key: Array | None) -> Array:
@@ -157,6 +153,8 @@ class ModelSpec:
   word_dropout: float = 0.0
   dtype: str = 'float32'  # computation dtype, one of COMPUTE_DTYPES; params stay f32
   text_encoder: str = 'bigru'  # one of TEXT_ENCODERS
+  text_frozen_layers: int = 0  # BERT: no gradient to its embeddings and first k layers
+  sentence_pooling: str = 'mean'  # one of SENTENCE_POOLINGS
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'ModelSpec':
@@ -171,7 +169,9 @@ class ModelSpec:
         classifier_hidden=model.classifier_hidden,
         init_temperature=config.loss.init_temperature, backbone=backbone,
         dropout=model.dropout, word_dropout=model.word_dropout, dtype=model.dtype,
-        text_encoder=model.text_encoder)
+        text_encoder=model.text_encoder, text_frozen_layers=model.text_frozen_layers,
+        # (configs saved before the key existed pooled by the mean)
+        sentence_pooling=model.get('sentence_pooling', 'mean'))
 
 
 def build_pixel_encoder(spec: BackboneSpec, *,
@@ -209,6 +209,7 @@ class ArtpediaModel(nnx.Module):
     self.scorer = scoring.get_scorer(
         spec.score, lambda_softmax=spec.lambda_softmax, lambda_lse=spec.lambda_lse)
     self.classifier_inputs = spec.classifier_inputs
+    self.sentence_pooling = spec.sentence_pooling
     self.dropout = spec.dropout
     self.word_dropout = spec.word_dropout
 
@@ -234,7 +235,13 @@ class ArtpediaModel(nnx.Module):
     if uses_bert and bert_config is None:
       raise ValueError("config.model.text_encoder='bert' needs bert_config: pass "
                        'bert_import.read_config(config.model.text_weights).')
-    self.bert = bert.BertEncoder(bert_config, dtype=dtype, rngs=rngs) if uses_bert else None
+    if spec.sentence_pooling not in SENTENCE_POOLINGS or (
+        spec.sentence_pooling == 'cls' and not uses_bert):
+      raise ValueError(f'config.model.sentence_pooling={spec.sentence_pooling!r}: use '
+                       "'mean', or 'cls' with text_encoder='bert'.")
+    self.bert = (bert.BertEncoder(bert_config, dtype=dtype,
+                                  frozen_layers=spec.text_frozen_layers, rngs=rngs)
+                 if uses_bert else None)
     self.text_projection = (nnx.Linear(bert_config.hidden_size, dim, dtype=dtype,
                                        rngs=rngs) if uses_bert else None)
     self.word_embedding = (None if uses_bert else _word_embedding(
@@ -294,14 +301,18 @@ class ArtpediaModel(nnx.Module):
     word dropout and dropout on the embeddings and on the word vectors before their
     normalisation; without one (evaluation) the encoding is deterministic.
     BERT: `[CLS] pieces [SEP]` padded with the pad id (0); the markers are fed to BERT but
-    are not words (masked out of `w` and `word_mask`). BERT applies no dropout, so
-    `dropout_key` changes nothing there.
+    are not words (out of `word_mask`; zero in `w`, except that with sentence_pooling
+    'cls' position 0 holds the [CLS] vector for `classify`). A `dropout_key` turns on
+    BERT's own dropout.
     """
     if self.bert is not None:
       token_mask = tokens != self.bert.config.pad_token_id
       word_mask = bert.word_piece_mask(token_mask)
-      hidden = self.bert(tokens, token_mask)
-      return _masked_unit(self.text_projection(hidden), word_mask), word_mask
+      hidden = self.bert(tokens, token_mask, dropout_key=dropout_key)
+      kept = word_mask
+      if self.sentence_pooling == 'cls':
+        kept = word_mask.at[:, 0].set(True)
+      return _masked_unit(self.text_projection(hidden), kept), word_mask
     word_mask = tokens != 0
     unk_key = embed_key = hidden_key = None
     if dropout_key is not None:
@@ -309,10 +320,11 @@ class ArtpediaModel(nnx.Module):
     embedded = self.word_embedding(word_dropout(tokens, self.word_dropout, unk_key))
     initial_carry = jnp.zeros((tokens.shape[0], self.embed_dim), self.dtype)
     hidden = self.text_rnn(
-        _dropout(embedded, self.dropout, embed_key),
+        dropout_lib.dropout(embedded, self.dropout, embed_key),
         initial_carry=(initial_carry, initial_carry),
         seq_lengths=jnp.sum(word_mask, axis=-1))
-    return _masked_unit(_dropout(hidden, self.dropout, hidden_key), word_mask), word_mask
+    w = _masked_unit(dropout_lib.dropout(hidden, self.dropout, hidden_key), word_mask)
+    return w, word_mask
 
   def pairwise_scores(
       self, v: Array, rmask: Array, w: Array, wmask: Array, block_size: int
@@ -328,9 +340,13 @@ class ArtpediaModel(nnx.Module):
     """Logit of p(visual | sentence n, its own painting n), [N].
 
     Features: the sentence vector u, the region context c its words attend to in its own
-    painting, u * c, and S(v, s); with classifier_inputs='text', u alone.
+    painting, u * c, and S(v, s); with classifier_inputs='text', u alone. u is the mean
+    of the word vectors, normalised, or with sentence_pooling 'cls' the [CLS] vector.
     """
-    sentence = scoring.l2_normalize(scoring.masked_mean(w.astype(jnp.float32), wmask))
+    if self.sentence_pooling == 'cls':
+      sentence = w[:, 0].astype(jnp.float32)  # unit already (see encode_sentences)
+    else:
+      sentence = scoring.l2_normalize(scoring.masked_mean(w.astype(jnp.float32), wmask))
     if self.classifier_inputs == 'text':
       features = sentence
     else:

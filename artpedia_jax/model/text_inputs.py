@@ -3,10 +3,13 @@
 `config.model.text_encoder`:
   'bigru'  a word vocabulary built from the training split (`vocab.Vocabulary`);
   'bert'   the model folder's own tokenizer (`wordpiece.WordPieceTokenizer`) and the
-           architecture of its `config.json`.
+           architecture of its `config.json` (`model.text_weights`: a folder or a hub
+           id, see `bert_import.resolve`).
 Either is saved in the checkpoint's vocabulary item (`to_json`), so that resuming keeps
-the ids and evaluation needs neither the training split nor the model folder. A bi-GRU's
-item is the vocabulary's own JSON, as before BERT existed.
+the ids and evaluation needs neither the training split nor the model folder; a BERT's
+item also records where its weights came from (folder or hub id and revision) and the
+SHA-256 of its files. A bi-GRU's item is the vocabulary's own JSON, as before BERT
+existed.
 """
 
 from collections.abc import Mapping, Sequence
@@ -22,8 +25,10 @@ from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.data import wordpiece
 from artpedia_jax.model import bert
 from artpedia_jax.model import bert_import
+from tfds_artpedia import errors
 
 _BERT_CONFIG_KEY = 'bert_config'
+_BERT_WEIGHTS_KEY = 'bert_weights'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +36,12 @@ class TextInputs:
   """What turns sentences into the text encoder's inputs."""
   tokenizer: tokenizer_lib.Tokenizer
   bert_config: bert.BertConfig | None = None  # None: the bi-GRU
+  # BERT: where its weights came from and their digests (`bert_import.resolve`; None in
+  # checkpoints saved before they were recorded).
+  weights_source: Mapping[str, Any] | None = None
+  # BERT: the folder to load the pretrained weights from in a new run; None when read
+  # back from a checkpoint, whose own parameters replace them.
+  weights_folder: str | None = dataclasses.field(default=None, compare=False)
 
   def __post_init__(self):
     if self.bert_config is None:
@@ -53,7 +64,8 @@ class TextInputs:
     if self.bert_config is None:
       return self.tokenizer.to_json()
     return {**self.tokenizer.to_json(),
-            _BERT_CONFIG_KEY: dataclasses.asdict(self.bert_config)}
+            _BERT_CONFIG_KEY: dataclasses.asdict(self.bert_config),
+            _BERT_WEIGHTS_KEY: self.weights_source}
 
   @classmethod
   def from_json(cls, data: Mapping[str, Any]) -> 'TextInputs':
@@ -61,7 +73,7 @@ class TextInputs:
     if not wordpiece.WordPieceTokenizer.is_saved_json(data):
       return cls(vocab_lib.Vocabulary.from_json(data))
     return cls(wordpiece.WordPieceTokenizer.from_json(data),
-               bert.BertConfig(**data[_BERT_CONFIG_KEY]))
+               bert.BertConfig(**data[_BERT_CONFIG_KEY]), data.get(_BERT_WEIGHTS_KEY))
 
 
 def build(config: ml_collections.ConfigDict,
@@ -72,11 +84,30 @@ def build(config: ml_collections.ConfigDict,
     logging.info('Vocabulary: %d words (min count %d) from the training split.',
                  len(vocab), config.vocab.min_count)
     return TextInputs(vocab)
-  folder = config.model.text_weights
+  weights = bert_import.resolve(config.model.text_weights)
   tokenizer = wordpiece.WordPieceTokenizer.from_file(
-      os.path.join(folder, bert_import.TOKENIZER_FILE))
-  logging.info('BERT tokenizer of %s: %d tokens.', folder, len(tokenizer))
+      os.path.join(weights.folder, bert_import.TOKENIZER_FILE))
+  logging.info('BERT tokenizer of %s: %d tokens.', config.model.text_weights,
+               len(tokenizer))
   tokenizer_lib.log_truncated(tokenizer, (s for i in range(len(train_source))
                             for s in train_source[i]['sentences']),
                 config.dataset.max_words, 'Training split')
-  return TextInputs(tokenizer, bert_import.read_config(folder))
+  return TextInputs(tokenizer, _bert_config(config, weights.folder), weights.source,
+                    weights.folder)
+
+
+def _bert_config(config: ml_collections.ConfigDict, folder: str) -> bert.BertConfig:
+  """The folder's architecture, with `model.text_dropout` over its dropout if set."""
+  bert_config = bert_import.read_config(folder)
+  frozen = config.model.text_frozen_layers
+  if frozen > bert_config.num_layers:
+    raise errors.UsageError(
+        f'model.text_frozen_layers={frozen}: {config.model.text_weights} has '
+        f'{bert_config.num_layers} layers; freeze at most that many.')
+  rate = config.model.text_dropout
+  if rate >= 0:
+    bert_config = dataclasses.replace(bert_config, hidden_dropout=rate,
+                                      attention_dropout=rate)
+  logging.info('BERT dropout in training: %.3g on hidden states, %.3g on attention.',
+               bert_config.hidden_dropout, bert_config.attention_dropout)
+  return bert_config

@@ -83,14 +83,21 @@ def _text_problems(config: ml_collections.ConfigDict) -> list[str]:
   if config.dataset.max_words < 3:
     found.append(f'dataset.max_words={config.dataset.max_words!r}: BERT needs >= 3 '
                  '([CLS], a word piece, [SEP])')
+  dropout = settings.text_dropout
+  if dropout != -1 and _rate('model.text_dropout', dropout):
+    found.append(f'model.text_dropout={dropout!r}: must be in [0, 1), or -1 for the '
+                 "rates of the model's config.json")
   folder = settings.text_weights
-  required = (bert_import.CONFIG_FILE, bert_import.WEIGHTS_FILE, bert_import.TOKENIZER_FILE)
+  required = bert_import.MODEL_FILES
   if not folder:
     found.append("model.text_weights='': model.text_encoder=bert needs a Hugging Face "
-                 f'model folder ({", ".join(required)})')
+                 f'model folder ({", ".join(required)}) or hub id')
+  elif bert_import.is_hub_id(folder):
+    pass  # fetched (or found in the hub's cache) when the run starts
   elif not os.path.isdir(folder):
     found.append(f'model.text_weights={folder!r}: no such folder (a Hugging Face model '
-                 f'folder with {", ".join(required)})')
+                 f'folder with {", ".join(required)}, or a hub id such as '
+                 'sentence-transformers/all-MiniLM-L6-v2)')
   else:
     absent = [name for name in required if not os.path.isfile(os.path.join(folder, name))]
     if absent:
@@ -149,6 +156,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
       _choice('model.classifier_inputs', config.model.classifier_inputs,
               model.CLASSIFIER_INPUTS),
       _choice('model.text_encoder', config.model.text_encoder, model.TEXT_ENCODERS),
+      _choice('model.sentence_pooling', config.model.sentence_pooling,
+              model.SENTENCE_POOLINGS),
       _positive('batch_size', config.batch_size),
       _positive('score_block_size', config.score_block_size),
       _positive('eval_batch_size', config.eval_batch_size),
@@ -170,6 +179,9 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
     found += _backbone_problems(config)
   if config.model.text_encoder == 'bert':
     found += _text_problems(config)
+  elif config.model.sentence_pooling == 'cls':
+    found.append("model.sentence_pooling='cls': only BERT has a [CLS] token; use 'mean' "
+                 'or model.text_encoder=bert')
   if config.loss.margin < 0:
     found.append(f'loss.margin={config.loss.margin!r}: must be >= 0')
   for key in ('rank_weight', 'cls_weight'):

@@ -141,7 +141,7 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
       rngs=nnx.Rngs(config.seed),
       word_embeddings=_word_embeddings(config, vocab),
       backbone_weights=config.model.backbone_weights,
-      bert_config=text.bert_config, text_weights=config.model.text_weights)
+      bert_config=text.bert_config, text_weights=text.weights_folder or '')
   graphdef, variables = model_lib.split(model)
   optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))

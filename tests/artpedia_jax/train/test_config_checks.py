@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from artpedia_jax.train import config_checks
-from configs import align, align_pixels, sample, sample_pixels, sample_realistic
+from configs import align, align_bert, align_pixels, sample, sample_bert, sample_pixels
+from configs import sample_realistic
 from configs import test as test_config
 
 
@@ -111,3 +112,26 @@ def test_zero_weights_for_both_tasks_stop_run_py_before_training(tmp_path):
   assert result.returncode != 0
   assert 'loss.rank_weight=0 and loss.cls_weight=0' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
+
+
+@pytest.mark.parametrize('overrides, expected', [
+    ({'sentence_pooling': 'max'}, "model.sentence_pooling='max': must be one of mean, cls"),
+    ({'sentence_pooling': 'cls'}, "model.sentence_pooling='cls': only BERT has a [CLS]"),
+    ({'text_encoder': 'bert', 'text_dropout': 1.0},
+     'model.text_dropout=1.0: must be in [0, 1), or -1'),
+    ({'text_encoder': 'bert', 'text_weights': './no/such/model'},
+     "model.text_weights='./no/such/model': no such folder"),
+])
+def test_bert_recipe_keys_are_checked(overrides, expected):
+  config = test_config.get_config()
+  config.model.update({'text_weights': 'sentence-transformers/all-MiniLM-L6-v2',
+                       **overrides})
+  assert any(expected in problem for problem in config_checks.problems(config, 8)), (
+      config_checks.problems(config, 8))
+
+
+@pytest.mark.parametrize('get_config', [align_bert.get_config, sample_bert.get_config])
+def test_bert_recipes_are_valid_and_name_a_hub_id(get_config):
+  config = get_config()
+  assert config_checks.problems(config, num_devices=8) == []
+  assert config.model.text_weights == 'sentence-transformers/all-MiniLM-L6-v2'

@@ -3,7 +3,11 @@
 Embeddings (word + absolute position + token type, then LayerNorm), then post-LN
 transformer layers: x = LN(x + attention(x)); x = LN(x + W2 gelu(W1 x)), with the exact
 (erf) GELU that BERT uses. Padding positions are masked out of every attention, so a
-sentence's hidden states do not depend on how much padding follows it.
+sentence's hidden states do not depend on how much padding follows it; a row may also hold
+several sentences end to end (packed, see `model.packed_rows`), each attending to itself
+only and numbering its own positions from 0, which encodes each as if it were alone.
+Attention goes through `jax.nn.dot_product_attention` (XLA's fused attention, cuDNN's
+where JAX selects it).
 
 `dtype` is the compute dtype of the matrix products (e.g. bfloat16); parameters, the
 LayerNorms, the softmax and the residual stream stay float32, and the output is float32.
@@ -70,13 +74,17 @@ class BertEmbeddings(nnx.Module):
     self.token_type = _embed(config.type_vocab_size, config.hidden_size, rngs)
     self.norm = _layer_norm(config.hidden_size, config.layer_norm_eps, rngs)
 
-  def __call__(self, token_ids: Array, token_type_ids: Array) -> Array:
+  def __call__(self, token_ids: Array, token_type_ids: Array,
+               positions: Array | None = None) -> Array:
+    """`positions` [B, T]: each token's position id (default: its index in the row)."""
     length = token_ids.shape[-1]
     if length > self.position.num_embeddings:
       raise ValueError(f'Sequences of {length} tokens exceed the encoder\'s '
                        f'{self.position.num_embeddings} positions: lower '
                        'config.dataset.max_words.')
-    x = (self.word(token_ids) + self.position(jnp.arange(length))
+    if positions is None:
+      positions = jnp.arange(length)
+    x = (self.word(token_ids) + self.position(positions)
          + self.token_type(token_type_ids))
     return self.norm(x)
 
@@ -101,13 +109,11 @@ class BertLayer(nnx.Module):
     return x.reshape(*x.shape[:-1], self.num_heads, -1)
 
   def attention(self, x: Array, mask: Array) -> Array:
-    """Self-attention over the real tokens (mask [B, T] True) of each sequence."""
+    """Self-attention over the keys `mask` allows: [B, T] the real tokens of each row, or
+    [B, T, T] per query (packed rows). Logits and softmax in float32."""
     q, k, v = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
-    logits = logits / math.sqrt(q.shape[-1])
-    logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
-    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    context = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+    mask = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
+    context = jax.nn.dot_product_attention(q, k, v, mask=mask)
     return self.attention_output(context.reshape(x.shape))
 
   def __call__(self, x: Array, mask: Array) -> Array:
@@ -126,13 +132,15 @@ class BertEncoder(nnx.Module):
         [BertLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_layers)])
 
   def __call__(self, token_ids: Array, mask: Array | None = None,
-               token_type_ids: Array | None = None) -> Array:
-    """`mask` [B, T]: real tokens (default: ids other than the config's pad id)."""
+               token_type_ids: Array | None = None, positions: Array | None = None) -> Array:
+    """`mask` [B, T]: real tokens (default: ids other than the config's pad id), or
+    [B, T, T]: the keys each query attends to; `positions` [B, T]: position ids
+    (default: the index in the row)."""
     if mask is None:
       mask = token_ids != self.config.pad_token_id
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(token_ids)
-    x = self.embeddings(token_ids, token_type_ids)
+    x = self.embeddings(token_ids, token_type_ids, positions)
     for layer in self.layers:
       x = layer(x, mask)
     return x

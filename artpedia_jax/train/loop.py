@@ -165,7 +165,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   data_iter = pipeline.train_iterator(
       config, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
-      record_words=pipeline.record_max_words(train_source, vocab, config.dataset.max_words))
+      table=pipeline.sentence_table(train_source, vocab, config.dataset.max_words),
+      local_devices=jax.local_device_count())
   if checkpointer.latest_step() is not None:
     restored_step, state = checkpointer.restore(
         'latest', abstract_state=sharding_lib.abstract_like(state),

@@ -21,7 +21,7 @@ from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
 from tfds_artpedia.sample import corpus as sample_corpus
 from tfds_artpedia.sample import folder as sample_folder
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 NUM_PAINTINGS = 12
 RUN = [sys.executable, 'run.py', '--config=configs/test.py']
 BUILD = [sys.executable, '-m', 'tfds_artpedia', 'build']

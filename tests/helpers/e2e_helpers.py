@@ -11,7 +11,7 @@ from artpedia_jax.data import pipeline
 from artpedia_jax.evaluation import metrics as metrics_lib
 from configs import test as test_config
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 NUM_PAINTINGS = 120
 DATASET = f'artpedia/sample/num_paintings={NUM_PAINTINGS}'
 # A faster start than the test config's, so that 40 steps learn to retrieve: summed

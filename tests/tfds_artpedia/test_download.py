@@ -16,7 +16,7 @@ from tests.helpers.fault_server import Reply
 from tfds_artpedia import annotations
 from tfds_artpedia import download
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # Small timeouts and back-offs keep every test within about a second (Retry-After: 1 s).
 FAST = dict(workers=4, max_requests_per_second=None, timeout_s=0.3, max_attempts=3,

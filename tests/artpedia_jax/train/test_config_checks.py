@@ -78,7 +78,7 @@ def test_unknown_config_key_on_the_command_line_is_rejected(tmp_path):
       [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
        '--config.model.no_such_key=1'],
       capture_output=True, text=True, timeout=120,
-      cwd=pathlib.Path(__file__).resolve().parents[1])
+      cwd=pathlib.Path(__file__).resolve().parents[3])
   assert result.returncode != 0
   assert 'no_such_key' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()
@@ -106,7 +106,7 @@ def test_zero_weights_for_both_tasks_stop_run_py_before_training(tmp_path):
       [sys.executable, 'run.py', '--config=configs/test.py', f'--workdir={tmp_path}',
        '--config.loss.rank_weight=0', '--config.loss.cls_weight=0'],
       capture_output=True, text=True, timeout=300,
-      cwd=pathlib.Path(__file__).resolve().parents[1])
+      cwd=pathlib.Path(__file__).resolve().parents[3])
   assert result.returncode != 0
   assert 'loss.rank_weight=0 and loss.cls_weight=0' in result.stderr
   assert not (tmp_path / 'checkpoints').exists()

@@ -11,7 +11,7 @@ import pytest
 def _sample_command(*flags, check=True):
   return subprocess.run([sys.executable, '-m', 'tfds_artpedia.sample', *flags],
                         capture_output=True, text=True, check=check,
-                        cwd=pathlib.Path(__file__).resolve().parents[1])
+                        cwd=pathlib.Path(__file__).resolve().parents[3])
 
 
 def _printed_statistics(result):

@@ -83,6 +83,21 @@ def batch_fields(lengths: np.ndarray, shards: int, width: int) -> dict[str, np.n
   return dict(zip(KEYS, pack(np.reshape(lengths, (shards, -1)), width)))
 
 
-def real_fraction(lengths: np.ndarray, rows: int, width: int) -> float:
-  """Share of the packed positions (all shards) that hold words."""
-  return float(np.sum(lengths)) / (lengths.shape[0] * rows * width)
+def step_lengths(batch: dict[str, np.ndarray]) -> np.ndarray:
+  """Word counts [B, 1 + K] of a host batch's slots: `tokens`, then `cls_tokens`."""
+  return np.concatenate([np.count_nonzero(batch['tokens'], axis=-1)[:, None],
+                         np.count_nonzero(batch['cls_tokens'], axis=-1)], axis=1)
+
+
+def with_layout(batch: dict[str, np.ndarray], shards: int) -> dict[str, np.ndarray]:
+  """A host batch made without the pipeline (benchmarks, tests) with its layout added."""
+  return batch | batch_fields(step_lengths(batch), shards, batch['tokens'].shape[-1])
+
+
+def real_fraction(batch: dict[str, np.ndarray]) -> float:
+  """Share of the encoder's positions that hold words: of the packed rows if `batch`
+  has a layout, else of one padded row per sentence."""
+  words = step_lengths(batch).sum()
+  if KEYS[0] in batch:
+    return float(words) / np.size(batch[KEYS[0]])
+  return float(words) / (step_lengths(batch).size * batch['tokens'].shape[-1])

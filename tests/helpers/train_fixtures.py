@@ -4,9 +4,7 @@ from flax import nnx
 import jax
 import numpy as np
 
-from artpedia_jax.data import length_buckets
 from artpedia_jax.data import pipeline
-from artpedia_jax.data import sentence_packing
 from artpedia_jax.model import model as model_lib
 from configs import test as test_config
 
@@ -53,13 +51,6 @@ def synthetic_batch(config, batch_size: int, seed: int = 0) -> dict[str, np.ndar
       'cls_labels': rng.integers(0, 2, size=(batch_size, 1 + k)).astype(np.float32),
       'cls_mask': rng.uniform(size=(batch_size, 1 + k)) < 0.8,
   }
-
-
-def with_packing(batch: dict[str, np.ndarray], shards: int) -> dict[str, np.ndarray]:
-  """`batch` with its sentences packed per shard, as the pipeline packs them."""
-  sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
-  lengths = length_buckets.num_words(sentences)
-  return batch | sentence_packing.batch_fields(lengths, shards, sentences.shape[-1])
 
 
 def assert_trees_equal(actual, expected) -> None:

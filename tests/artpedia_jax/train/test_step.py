@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+from artpedia_jax.data import sentence_packing
 from artpedia_jax.model import bert
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
@@ -40,7 +41,7 @@ def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank, packed):
   params = variables['params']
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
   if packed:  # one shard per device: packing and unpacking stay on each device
-    batch = train_fixtures.with_packing(batch, shards=8)
+    batch = sentence_packing.with_layout(batch, shards=8)
 
   loss1, grads1 = _loss_and_grads(config, params, graphdef, batch, jax.devices()[:1])
   loss8, grads8 = _loss_and_grads(config, params, graphdef, batch, jax.devices())
@@ -125,7 +126,7 @@ def _packing_case(encoder):
     config = train_fixtures.tiny_config(dropout=0.5, word_dropout=0.25)
     model = train_fixtures.tiny_model(config)
   batch = train_fixtures.synthetic_batch(config, batch_size=32, seed=5)
-  packed = train_fixtures.with_packing(batch, shards=2)
+  packed = sentence_packing.with_layout(batch, shards=2)
   rows = packed['packed_sentence'].shape[0] * packed['packed_sentence'].shape[1]
   assert rows < 32 * 4  # the case packs several sentences per row
   return config, model, batch, packed

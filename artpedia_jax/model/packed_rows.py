@@ -3,8 +3,8 @@
 The layout comes from `data.sentence_packing` (the host packs; this only follows it):
 `sentence` and `position` [S, rows, W] say which of its shard's N sentences, and which
 word of it, each packed position holds (N: padding). Both directions are gathers within a
-shard (vmapped over the shard axis, which is the devices' axis), so their gradients are
-scatter-adds and nothing crosses devices.
+shard, vmapped over the shard axis (the one the batch is split over devices along), so
+each device's gather reads only its own sentences; their gradients are scatter-adds.
 """
 
 from typing import NamedTuple

@@ -19,7 +19,7 @@ and encoded in its own call: the alternative to packing, measured on the encoder
 and `packed` (the pipeline's layout, `data.sentence_packing`).
 
   python -m bench.text_encoders [--config=configs/align.py] [--bigru_batch=128] \
-      [--bert_batch=32] [--steps=2] [--config.model.dtype=bfloat16]
+      [--bert_batch=32] [--encoders=bigru,bert] [--steps=2] [--config.model.dtype=bfloat16]
 
 Useful FLOPs, forward+backward = 3x forward: bi-GRU 2 directions x (2 word_dim 3D +
 2 D 3D) per real word; BERT per real piece and layer 2 (4 H^2 + 2 H I) plus attention
@@ -50,6 +50,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 _BIGRU_BATCH = flags.DEFINE_integer('bigru_batch', 128, 'Pairs of the bi-GRU step.')
 _BERT_BATCH = flags.DEFINE_integer('bert_batch', 32, 'Pairs of the BERT step.')
 _BERT_PIECES = flags.DEFINE_integer('bert_pieces', 48, "BERT's max_words (pieces).")
+_ENCODERS = flags.DEFINE_list('encoders', ['bigru', 'bert'], 'Encoders to measure.')
 _STEPS = flags.DEFINE_integer('steps', 2, 'Timed steps after one warm-up step.')
 _VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 20000,
                                    "The bi-GRU's vocabulary (Artpedia ~20k words).")
@@ -178,7 +179,7 @@ def main(argv):
         f'{config.model.dtype}, {_STEPS.value} timed steps')
   print(f'{"encoder":<7}{"layout":>8}{"real":>7}{"text_s":>9}{"useful GFLOP/s":>16}'
         f'{"of matmul":>10}{"compile_s":>11}{"step_s":>9}')
-  for encoder in ('bigru', 'bert'):
+  for encoder in _ENCODERS.value:
     _measure(encoder, mesh)
   print(f'peak RSS {common.peak_rss_mib():.0f} MiB')
 

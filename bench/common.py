@@ -145,21 +145,26 @@ def step_sentences(batch) -> jax.Array:
 
 
 def time_text_encoder(model, batch, steps: int) -> float:
-  """Seconds per forward+backward of the step's sentence encoding, gradient wrt params."""
+  """Seconds per forward+backward of the step's sentence encoding (packed as the batch
+  says, `train_step.step_packing`), gradient wrt params."""
   graphdef, variables = model_lib.split(model)
   sentences = step_sentences(batch)
+  packing = train_step_lib.step_packing(batch)
 
-  def encoder_vjp(params):
+  def encoder_vjp(params, packing):
     def total(params):
       encoder = model_lib.merge(graphdef, dict(variables, params=params))
-      return jnp.sum(encoder.encode_sentences(sentences)[0])
+      return jnp.sum(encoder.encode_sentences(sentences, packing=packing)[0])
     return jax.grad(total)(params)
 
-  return time_compiled(encoder_vjp, (variables['params'],), steps)[1]
+  return time_compiled(encoder_vjp, (variables['params'], packing), steps)[1]
+
 
 def synthetic_batch(config, rng: np.random.Generator, feature_dim: int,
                     vocab_size: int) -> dict[str, np.ndarray]:
-  """A process-local training batch of distinct paintings with the config's shapes."""
+  """A process-local training batch of distinct paintings with the config's shapes, its
+  sentences padded to their bucket, without a packing layout (add one with
+  `sentence_packing.with_layout`)."""
   b, data = config.batch_size, config.dataset
   regions, boxes, region_mask = random_regions(rng, b, data.max_regions, feature_dim)
   return {

@@ -22,10 +22,10 @@ LAMBDA_LSE = 6.0
 
 def scan_t2i_direct(v, rmask, w, wmask):
   """SCAN t2i with c_t materialised: the reference the Gram form must match."""
-  s = jnp.where(rmask[:, None, :, None] & wmask[None, :, None, :],
-                scoring.region_word_scores(v, w), 0.0)
+  s = jnp.where(rmask[:, None, None, :] & wmask[None, :, :, None],
+                scoring.word_region_scores(v, w), 0.0)
   a = scoring.text_to_image_attention(s, rmask, LAMBDA_SOFTMAX)
-  context = jnp.einsum('psrt,prd->pstd', a, v)
+  context = jnp.einsum('pstr,prd->pstd', a, v)
   relevance = jnp.sum(w[None] * context, -1) / jnp.maximum(
       scoring.safe_norm(w)[None] * scoring.safe_norm(context), 1e-8)
   logits = jnp.where(wmask[None], LAMBDA_LSE * relevance, -1e9)

@@ -18,10 +18,12 @@ the ranking sentences, `cls_tokens` [b, K, T] the classifier's other sentences
 (the ranking sentence) then the K others.
 
 Sentence lengths. A global batch's sentences are padded only to the smallest of
-`dataset.length_buckets` (clipped to `max_words`) that holds the longest sentence of any
-painting of the *global* batch (the per-record longest sentence comes from a scan made
-once, `record_max_words`), so every process pads to the same width without talking to the
-others.
+`dataset.length_buckets` (clipped to `max_words`) that holds the longest sentence the
+*global* batch draws, and packed for the train step's encoders (`sentence_packing`: one
+layout per device, `packed_sentence` and `packed_position` [local devices, rows, T]). The
+word counts and labels of every record's sentences come from a scan made once
+(`sentence_table`), so every process draws every row's classifier sentences (the RNG is
+seeded by position) and finds the same width and row count without talking to the others.
 
 Sentences become `dataset.max_words` token ids with the run's tokenizer
 (`tokenizer_lib.Tokenizer`): the training split's word vocabulary for the bi-GRU, or a BERT
@@ -43,6 +45,7 @@ import tensorflow_datasets as tfds
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
 from artpedia_jax.data import painting_inputs
+from artpedia_jax.data import sentence_packing
 from artpedia_jax.data import tokenizer as tokenizer_lib
 from artpedia_jax.data import vocab as vocab_lib
 
@@ -113,12 +116,22 @@ def extra_cls_sentences(cls_sentences: int) -> int:
   return max(cls_sentences - 1, 1)
 
 
-def record_max_words(source: Sequence[Record], vocab: tokenizer_lib.Tokenizer,
-                     max_words: int) -> np.ndarray:
-  """int32 [records]: the word count (after truncation) of each record's longest sentence."""
-  return np.asarray(
-      [length_buckets.num_words(vocab.batch_encode(source[i]['sentences'], max_words)).max(
-          initial=0) for i in range(len(source))], np.int32)
+@dataclasses.dataclass(frozen=True)
+class SentenceTable:
+  """Each record's sentences as word counts (after truncation) and is_visual labels: what
+  laying out a global batch needs, without reading its records (see the module docstring)."""
+  lengths: tuple[np.ndarray, ...]  # int [sentences] per record
+  is_visual: tuple[np.ndarray, ...]  # bool [sentences] per record
+
+
+def sentence_table(source: Sequence[Record], vocab: tokenizer_lib.Tokenizer,
+                   max_words: int) -> SentenceTable:
+  """Reads every record of `source` once."""
+  records = [source[i] for i in range(len(source))]
+  return SentenceTable(
+      lengths=tuple(length_buckets.num_words(vocab.batch_encode(r['sentences'], max_words))
+                    for r in records),
+      is_visual=tuple(visual_labels(r) for r in records))
 
 
 def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
@@ -137,13 +150,22 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   return num_visual > 0, rng.permutation(others)
 
 
-def _cls_fields(record: Record, ranked: int, vocab: tokenizer_lib.Tokenizer,
-                shapes: input_spec.InputSpec,
-                rng: np.random.Generator) -> dict[str, np.ndarray]:
-  """The classifier's sentences of one painting: slot 0 the ranking sentence `ranked`,
-  then the others (`cls_tokens`), padded with mask False (see the module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class _RowSentences:
+  """The sentences of one row: its ranking sentence and its classifier draw."""
+  record: int
+  ranked: int  # the ranking sentence, classifier slot 0
+  has_ranked: bool  # whether slot 0 takes part in the classifier
+  others: np.ndarray  # the classifier's other sentences, slots 1..
+  rng: np.random.Generator  # the row's RNG, after the draw (augmentation continues it)
+
+
+def _cls_fields(record: Record, row: _RowSentences, vocab: tokenizer_lib.Tokenizer,
+                shapes: input_spec.InputSpec) -> dict[str, np.ndarray]:
+  """The classifier's sentences of one painting: slot 0 the ranking sentence, then the
+  others (`cls_tokens`), padded with mask False (see the module docstring)."""
   is_visual = visual_labels(record)
-  has_ranked, others = _sample_cls_sentences(is_visual, shapes.cls_sentences, ranked, rng)
+  has_ranked, others = row.has_ranked, row.others
   extra, num = extra_cls_sentences(shapes.cls_sentences), len(others)
   fields = {
       'cls_tokens': np.zeros([extra, shapes.max_words], np.int32),
@@ -161,42 +183,61 @@ def _cls_fields(record: Record, ranked: int, vocab: tokenizer_lib.Tokenizer,
 @dataclasses.dataclass(frozen=True, eq=False)
 class _TrainBatchBuilder:
   """Turns a global batch of stream positions into this process's batch dict (rows
-  [start, stop)), its sentences padded to the global batch's bucket.
+  [start, stop)), its sentences padded to the global batch's bucket and packed per device
+  (`local_devices` of this process, `process_count` processes).
 
   A picklable callable (not a closure) so that grain worker processes can run it.
   """
   source: Sequence[Record]
   pairs: np.ndarray
-  record_words: np.ndarray  # record_max_words(source, ...)
+  table: SentenceTable
   vocab: tokenizer_lib.Tokenizer
   shapes: input_spec.InputSpec
   seed: int
   paintings: painting_inputs.RegionInputs | painting_inputs.ImageInputs
   start: int
   stop: int
+  local_devices: int
+  process_count: int
 
-  def example(self, position: int, pair: int) -> dict[str, np.ndarray]:
-    record_index, sentence_index = (int(x) for x in self.pairs[pair])
-    record = self.source[record_index]
+  def row_sentences(self, position: int, pair: int) -> _RowSentences:
+    record, ranked = (int(x) for x in self.pairs[pair])
     rng = np.random.default_rng([self.seed, int(position)])
-    cls_fields = _cls_fields(record, sentence_index, self.vocab, self.shapes, rng)
+    has_ranked, others = _sample_cls_sentences(
+        self.table.is_visual[record], self.shapes.cls_sentences, ranked, rng)
+    return _RowSentences(record, ranked, has_ranked, others, rng)
+
+  def lengths(self, row: _RowSentences) -> np.ndarray:
+    """Word counts of the row's slots (0 for an unused one), [1 + K]."""
+    lengths = np.zeros(1 + extra_cls_sentences(self.shapes.cls_sentences), np.int64)
+    record_lengths = self.table.lengths[row.record]
+    lengths[0] = record_lengths[row.ranked]
+    lengths[1:1 + len(row.others)] = record_lengths[row.others]
+    return lengths
+
+  def example(self, row: _RowSentences) -> dict[str, np.ndarray]:
+    record = self.source[row.record]
+    cls_fields = _cls_fields(record, row, self.vocab, self.shapes)
     return {
-        **self.paintings(record, rng),
-        'tokens': self.vocab.encode(record['sentences'][sentence_index], self.shapes.max_words),
-        'painting': np.int32(record_index),
+        **self.paintings(record, row.rng),
+        'tokens': self.vocab.encode(record['sentences'][row.ranked], self.shapes.max_words),
+        'painting': np.int32(row.record),
         **cls_fields,
     }
 
   def __call__(self, global_batch: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-    positions, pairs = global_batch
-    longest = self.record_words[self.pairs[pairs, 0]].max()
-    width = length_buckets.width_for(longest, self.shapes.bucket_widths)
-    examples = [self.example(pos, pair) for pos, pair in
-                zip(positions[self.start:self.stop], pairs[self.start:self.stop])]
+    rows = [self.row_sentences(pos, pair) for pos, pair in zip(*global_batch)]
+    lengths = np.stack([self.lengths(row) for row in rows])  # [B, 1 + K]
+    width = length_buckets.width_for(lengths.max(), self.shapes.bucket_widths)
+    examples = [self.example(row) for row in rows[self.start:self.stop]]
     batch = {key: np.stack([e[key] for e in examples]) for key in examples[0]}
     for key in ('tokens', 'cls_tokens'):
       batch[key] = length_buckets.trim(batch[key], width)
-    return batch
+    packing = sentence_packing.batch_fields(
+        lengths, self.local_devices * self.process_count, width)
+    process = self.start // (self.stop - self.start)
+    own = slice(process * self.local_devices, (process + 1) * self.local_devices)
+    return batch | {key: layout[own] for key, layout in packing.items()}
 
 
 def _with_position(position: int, pair: int) -> tuple[int, int]:
@@ -213,12 +254,14 @@ def _local_batch_size(batch_size: int, process_count: int) -> int:
 def train_iterator(spec: input_spec.InputSpec, source: Sequence[Record],
                    tokenizer: tokenizer_lib.Tokenizer, *, process_index: int, process_count: int,
                    seed: int, pairs: np.ndarray | None = None,
-                   record_words: np.ndarray | None = None) -> grain.DatasetIterator:
+                   table: SentenceTable | None = None,
+                   local_devices: int = 1) -> grain.DatasetIterator:
   """Endless iterator of this process's training batches (see the module docstring).
 
-  `pairs` is `visual_pair_index(source)` and `record_words` is
-  `record_max_words(source, tokenizer, max_words)` when the caller already has them (each
-  scan reads every record once). `iterator.get_state()` / `set_state()` (or
+  `pairs` is `visual_pair_index(source)` and `table` is
+  `sentence_table(source, tokenizer, max_words)` when the caller already has them (each
+  scan reads every record once). `local_devices`: the devices this process feeds (the
+  sentences are packed per device). `iterator.get_state()` / `set_state()` (or
   grain.checkpoint.CheckpointSave/Restore with Orbax) save and restore its position: the
   following batches are identical.
   """
@@ -227,8 +270,12 @@ def train_iterator(spec: input_spec.InputSpec, source: Sequence[Record],
   local_batch = _local_batch_size(spec.batch_size, process_count)
   if pairs is None:
     pairs = visual_pair_index(source)
-  if record_words is None:
-    record_words = record_max_words(source, tokenizer, spec.max_words)
+  if table is None:
+    table = sentence_table(source, tokenizer, spec.max_words)
+  if local_batch % local_devices:
+    raise ValueError(f'The {local_batch} rows of a process do not split over its '
+                     f'{local_devices} devices: make config.batch_size a multiple of the '
+                     'device count.')
   logging.info('Training on %d visual sentences of %d paintings: %d steps per epoch.',
                len(pairs), len(source), steps_per_epoch(len(pairs), spec.batch_size))
   start = process_index * local_batch
@@ -236,9 +283,10 @@ def train_iterator(spec: input_spec.InputSpec, source: Sequence[Record],
       grain.MapDataset.range(len(pairs)).shuffle(seed=seed).repeat()
       .map_with_index(_with_position)
       .batch(spec.batch_size)
-      .map(_TrainBatchBuilder(source, pairs, record_words, tokenizer, spec, seed,
+      .map(_TrainBatchBuilder(source, pairs, table, tokenizer, spec, seed,
                               painting_inputs.painting_inputs(spec, train=True),
-                              start=start, stop=start + local_batch))
+                              start=start, stop=start + local_batch,
+                              local_devices=local_devices, process_count=process_count))
       .to_iter_dataset(grain.ReadOptions(
           num_threads=_READ_THREADS, prefetch_buffer_size=spec.prefetch_batches)))
   if spec.num_workers > 0:

@@ -3,7 +3,11 @@
 Embeddings (word + absolute position + token type, then LayerNorm), then post-LN
 transformer layers: x = LN(x + attention(x)); x = LN(x + W2 gelu(W1 x)), with the exact
 (erf) GELU that BERT uses. Padding positions are masked out of every attention, so a
-sentence's hidden states do not depend on how much padding follows it.
+sentence's hidden states do not depend on how much padding follows it; a row may also hold
+several sentences end to end (packed, see `model.packed_rows`), each attending to itself
+only and numbering its own positions from 0, which encodes each as if it were alone.
+Attention goes through `jax.nn.dot_product_attention` (XLA's fused attention, cuDNN's
+where JAX selects it).
 
 `dtype` is the compute dtype of the matrix products (e.g. bfloat16); parameters, the
 LayerNorms, the softmax and the residual stream stay float32, and the output is float32.
@@ -85,14 +89,18 @@ class BertEmbeddings(nnx.Module):
     self.token_type = _embed(config.type_vocab_size, config.hidden_size, rngs)
     self.norm = _layer_norm(config.hidden_size, config.layer_norm_eps, rngs)
 
-  def __call__(self, token_ids: Array, token_type_ids: Array) -> Array:
-    """The LayerNorm-ed sum, before dropout."""
+  def __call__(self, token_ids: Array, token_type_ids: Array,
+               positions: Array | None = None) -> Array:
+    """The LayerNorm-ed sum, before dropout. `positions` [B, T]: each token's position id
+    (default: its index in the row)."""
     length = token_ids.shape[-1]
     if length > self.position.num_embeddings:
       raise ValueError(f'Sequences of {length} tokens exceed the encoder\'s '
                        f'{self.position.num_embeddings} positions: lower '
                        'config.dataset.max_words.')
-    x = (self.word(token_ids) + self.position(jnp.arange(length))
+    if positions is None:
+      positions = jnp.arange(length)
+    x = (self.word(token_ids) + self.position(positions)
          + self.token_type(token_type_ids))
     return self.norm(x)
 
@@ -119,15 +127,25 @@ class BertLayer(nnx.Module):
     return x.reshape(*x.shape[:-1], self.num_heads, -1)
 
   def attention(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
-    """Self-attention over the real tokens (mask [B, T] True) of each sequence; a
-    `dropout_key` drops attention probabilities."""
+    """Self-attention over the keys `mask` allows: [B, T] the real tokens of each row, or
+    [B, T, T] per query (packed rows). Logits and softmax in float32.
+
+    Without dropout (evaluation, inference, or a zero rate) through
+    `jax.nn.dot_product_attention`, the backend's fused kernel where it has one; a
+    `dropout_key` (training) forms the probabilities explicitly so that dropout can drop
+    them, as BERT was trained.
+    """
     q, k, v = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
-    logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
-    logits = logits / math.sqrt(q.shape[-1])
-    logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(jnp.float32).min)
-    weights = jax.nn.softmax(logits, axis=-1)
-    weights = dropout_lib.dropout(weights, self.attention_dropout, dropout_key)
-    context = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
+    mask = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
+    if dropout_key is None or not self.attention_dropout:
+      context = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    else:
+      logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
+      logits = jnp.where(mask, logits / math.sqrt(q.shape[-1]),
+                         jnp.finfo(jnp.float32).min)
+      weights = dropout_lib.dropout(jax.nn.softmax(logits, axis=-1),
+                                    self.attention_dropout, dropout_key)
+      context = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
     return self.attention_output(context.reshape(x.shape))
 
   def __call__(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
@@ -157,10 +175,12 @@ class BertEncoder(nnx.Module):
         [BertLayer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_layers)])
 
   def __call__(self, token_ids: Array, mask: Array | None = None,
-               token_type_ids: Array | None = None, *,
+               token_type_ids: Array | None = None, positions: Array | None = None, *,
                dropout_key: Array | None = None) -> Array:
-    """`mask` [B, T]: real tokens (default: ids other than the config's pad id);
-    `dropout_key`: training, BERT's dropout on (see the module docstring)."""
+    """`mask` [B, T]: real tokens (default: ids other than the config's pad id), or
+    [B, T, T]: the keys each query attends to; `positions` [B, T]: position ids
+    (default: the index in the row); `dropout_key`: training, BERT's dropout on (see the
+    module docstring)."""
     if mask is None:
       mask = token_ids != self.config.pad_token_id
     if token_type_ids is None:
@@ -168,7 +188,7 @@ class BertEncoder(nnx.Module):
     # One key per stage: the embeddings, then each layer.
     keys = ([None] * (len(self.layers) + 1) if dropout_key is None
             else list(jax.random.split(dropout_key, len(self.layers) + 1)))
-    x = dropout_lib.dropout(self.embeddings(token_ids, token_type_ids),
+    x = dropout_lib.dropout(self.embeddings(token_ids, token_type_ids, positions),
                             self.config.hidden_dropout, keys[0])
     for index, layer in enumerate(self.layers, start=1):
       x = layer(x, mask, keys[index])

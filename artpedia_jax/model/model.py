@@ -32,6 +32,7 @@ from artpedia_jax.data import vocab as vocab_lib
 from artpedia_jax.model import bert
 from artpedia_jax.model import bert_import
 from artpedia_jax.model import dropout as dropout_lib
+from artpedia_jax.model import packed_rows
 from artpedia_jax.model import resnet
 from artpedia_jax.model import scoring
 from artpedia_jax.model import weights_import
@@ -81,6 +82,25 @@ def _masked_unit(x: Array, mask: Array) -> Array:
   in x's dtype."""
   unit = scoring.l2_normalize(x.astype(jnp.float32)).astype(x.dtype)
   return jnp.where(mask[..., None], unit, jnp.zeros((), x.dtype))
+
+
+def _segment_edges(segments: Array, real: Array) -> tuple[Array, Array]:
+  """(first, last) [rows, W] bool: the real positions that start / end their segment
+  (`segments` [rows, W] numbers the sentence each position belongs to)."""
+  before = jnp.pad(segments[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
+  after = jnp.pad(segments[:, 1:], ((0, 0), (0, 1)), constant_values=-1)
+  return real & (segments != before), real & (segments != after)
+
+
+def _gru_update(cell: nnx.GRUCell, h: Array, inputs: Array) -> Array:
+  """One step of `cell` from carry h, its input projection `inputs` = cell.dense_i(x)
+  computed beforehand for every position at once."""
+  x_r, x_z, x_n = jnp.split(inputs, 3, axis=-1)
+  h_r, h_z, h_n = jnp.split(cell.dense_h(h), 3, axis=-1)
+  r = cell.gate_fn(x_r + h_r)
+  z = cell.gate_fn(x_z + h_z)
+  n = cell.activation_fn(x_n + r * h_n)
+  return (1.0 - z) * n + z * h
 
 
 def compute_dtype(name: str) -> jnp.dtype:
@@ -292,39 +312,86 @@ class ArtpediaModel(nnx.Module):
       x = x + self.box_embedding(box_features(boxes))
     return _masked_unit(x, region_mask)
 
-  def encode_sentences(self, tokens: Array, *,
-                       dropout_key: Array | None = None) -> tuple[Array, Array]:
+  def encode_sentences(self, tokens: Array, *, dropout_key: Array | None = None,
+                       packing: packed_rows.PackedRows | None = None
+                       ) -> tuple[Array, Array]:
     """tokens [S, T] (right-padded with 0) → (w [S, T, D], word_mask [S, T]).
 
-    bi-GRU: word ids; `seq_lengths` makes the backward direction start at each sentence's last real word,
-    so padding never reaches a real word's vector. A `dropout_key` (training) turns on
-    word dropout and dropout on the embeddings and on the word vectors before their
-    normalisation; without one (evaluation) the encoding is deterministic.
+    bi-GRU: word ids; each direction starts from a zero carry at its sentence's first
+    (forward) or last (backward) real word, so padding never reaches a real word's
+    vector. A `dropout_key` (training) turns on word dropout and dropout on the
+    embeddings and on the word vectors before their normalisation, drawn per (sentence,
+    word) whatever the packing; without one (evaluation) the encoding is deterministic.
     BERT: `[CLS] pieces [SEP]` padded with the pad id (0); the markers are fed to BERT but
     are not words (out of `word_mask`; zero in `w`, except that with sentence_pooling
     'cls' position 0 holds the [CLS] vector for `classify`). A `dropout_key` turns on
     BERT's own dropout.
+    `packing` (the train step's, `packed_rows`): the encoder runs over the sentences
+    packed end to end into fewer rows instead of one padded row each; the result is the
+    same to float rounding.
     """
     if self.bert is not None:
-      token_mask = tokens != self.bert.config.pad_token_id
-      word_mask = bert.word_piece_mask(token_mask)
-      hidden = self.bert(tokens, token_mask, dropout_key=dropout_key)
-      kept = word_mask
-      if self.sentence_pooling == 'cls':
-        kept = word_mask.at[:, 0].set(True)
-      return _masked_unit(self.text_projection(hidden), kept), word_mask
+      return self._encode_bert(tokens, packing, dropout_key)
     word_mask = tokens != 0
     unk_key = embed_key = hidden_key = None
     if dropout_key is not None:
       unk_key, embed_key, hidden_key = jax.random.split(dropout_key, 3)
     embedded = self.word_embedding(word_dropout(tokens, self.word_dropout, unk_key))
-    initial_carry = jnp.zeros((tokens.shape[0], self.embed_dim), self.dtype)
-    hidden = self.text_rnn(
-        dropout_lib.dropout(embedded, self.dropout, embed_key),
-        initial_carry=(initial_carry, initial_carry),
-        seq_lengths=jnp.sum(word_mask, axis=-1))
+    embedded = dropout_lib.dropout(embedded, self.dropout, embed_key)
+    if packing is None:
+      hidden = self._bigru(embedded, jnp.where(word_mask, 0, 1), word_mask)
+    else:
+      rows = packed_rows.pack(packing, embedded)
+      real = packed_rows.pack(packing, word_mask, fill=False)
+      hidden = packed_rows.unpack(packing, self._bigru(rows, packing.segments, real),
+                                  *tokens.shape)
     w = _masked_unit(dropout_lib.dropout(hidden, self.dropout, hidden_key), word_mask)
     return w, word_mask
+
+  def _encode_bert(self, tokens: Array, packing: packed_rows.PackedRows | None,
+                   dropout_key: Array | None) -> tuple[Array, Array]:
+    """`encode_sentences` for BERT: one sentence per row, or packed rows where each
+    sentence attends to itself and numbers its positions from 0."""
+    pad = self.bert.config.pad_token_id
+    token_mask = tokens != pad
+    word_mask = bert.word_piece_mask(token_mask)
+    if packing is None:
+      hidden = self.bert(tokens, token_mask, dropout_key=dropout_key)
+      projected = self.text_projection(hidden)
+    else:
+      rows = packed_rows.pack(packing, tokens, fill=pad)
+      segments = packing.segments
+      attends = (segments[:, :, None] == segments[:, None, :]) & (rows != pad)[:, None, :]
+      hidden = self.bert(rows, attends, positions=packing.positions, dropout_key=dropout_key)
+      projected = packed_rows.unpack(packing, self.text_projection(hidden), *tokens.shape)
+    kept = word_mask.at[:, 0].set(True) if self.sentence_pooling == 'cls' else word_mask
+    return _masked_unit(projected, kept), word_mask
+
+  def _bigru(self, x: Array, segments: Array, real: Array) -> Array:
+    """Both GRU directions over rows x [rows, W, F], restarting from a zero carry at every
+    segment boundary; their average per position, [rows, W, D] (garbage at padding).
+
+    One scan steps both directions (the backward one over the reversed rows); the input
+    projections of all positions are one matrix product each, outside the scan.
+    """
+    first, last = _segment_edges(segments, real)
+    forward, backward = self.text_rnn.forward_rnn.cell, self.text_rnn.backward_rnn.cell
+    time_major = lambda a: jnp.swapaxes(a, 0, 1)
+    inputs = (time_major(forward.dense_i(x)), time_major(backward.dense_i(x))[::-1],
+              time_major(first), time_major(last)[::-1])
+    zero = jnp.zeros((x.shape[0], self.embed_dim), self.dtype)
+
+    def step(carry, inputs_t):
+      h_forward, h_backward = carry
+      x_forward, x_backward, restart_forward, restart_backward = inputs_t
+      h_forward = _gru_update(
+          forward, jnp.where(restart_forward[:, None], zero, h_forward), x_forward)
+      h_backward = _gru_update(
+          backward, jnp.where(restart_backward[:, None], zero, h_backward), x_backward)
+      return (h_forward, h_backward), (h_forward, h_backward)
+
+    _, (h_forward, h_backward) = jax.lax.scan(step, (zero, zero), inputs)
+    return _average(time_major(h_forward), time_major(h_backward[::-1]))
 
   def pairwise_scores(
       self, v: Array, rmask: Array, w: Array, wmask: Array, block_size: int

@@ -55,10 +55,17 @@ def region_word_scores(v: Array, w: Array) -> Array:
   return jnp.einsum('prd,std->psrt', v, w, preferred_element_type=jnp.float32)
 
 
-def _masked_scores(v, rmask, w, wmask) -> Array:
-  """Region–word scores with every pair touching padding set to 0."""
-  s = region_word_scores(v, w)
-  pair_mask = rmask[:, None, :, None] & wmask[None, :, None, :]
+def word_region_scores(v: Array, w: Array) -> Array:
+  """s[p, j, t, r] = ⟨w_t(j), v_r(p)⟩ in float32: `region_word_scores` with regions on the
+  minor axis, the layout of SCAN's per-word attention (its softmax, Gram contraction and
+  sums all run over regions: contiguous there, strided with words minor)."""
+  return jnp.einsum('prd,std->pstr', v, w, preferred_element_type=jnp.float32)
+
+
+def _masked_word_region_scores(v, rmask, w, wmask) -> Array:
+  """Word–region scores [P, S, T, R] with every pair touching padding set to 0."""
+  s = word_region_scores(v, w)
+  pair_mask = rmask[:, None, None, :] & wmask[None, :, :, None]
   return jnp.where(pair_mask, s, 0.0)
 
 
@@ -69,8 +76,8 @@ def _mean_over_words(per_word: Array, wmask: Array) -> Array:
 
 
 def _region_softmax(logits: Array, rmask: Array) -> Array:
-  """Softmax over the region axis (-2) of logits [P, S, R, T], padded regions excluded."""
-  return jax.nn.softmax(jnp.where(rmask[:, None, :, None], logits, MASKED), axis=-2)
+  """Softmax over the region axis (-1) of logits [P, S, T, R], padded regions excluded."""
+  return jax.nn.softmax(jnp.where(rmask[:, None, None, :], logits, MASKED), axis=-1)
 
 
 def align(v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
@@ -82,14 +89,16 @@ def align(v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
 
 
 def clipped_l2norm(s: Array) -> Array:
-  """SCAN's attention normalisation: leaky ReLU, then L2 over the word axis (-1)."""
-  return l2_normalize(jax.nn.leaky_relu(s, 0.1), axis=-1)
+  """SCAN's attention normalisation of s [..., T, R]: leaky ReLU, then L2 over the word
+  axis (-2)."""
+  return l2_normalize(jax.nn.leaky_relu(s, 0.1), axis=-2)
 
 
 def text_to_image_attention(
     s: Array, rmask: Array, lambda_softmax: float
 ) -> Array:
-  """a[p, j, r, t]: attention of word t of sentence j on region r of painting p."""
+  """a[p, j, t, r]: attention of word t of sentence j on region r of painting p, from the
+  word–region scores s [P, S, T, R]."""
   return _region_softmax(lambda_softmax * clipped_l2norm(s), rmask)
 
 
@@ -106,14 +115,17 @@ def scan_t2i(
 
   R_t = cos(w_t, c_t) with c_t = Σ_r a_rt v_r, computed without materialising c_t
   (D times larger than s): ⟨w_t, c_t⟩ = Σ_r a_rt s_rt and ‖c_t‖² = a_tᵀ G a_t with
-  G = V Vᵀ the R × R Gram matrix of each painting's regions.
+  G = V Vᵀ the R × R Gram matrix of each painting's regions. Scores are laid out
+  [P, S, T, R] (`word_region_scores`): every step after the contraction reduces or
+  contracts over regions, and the Gram product is then one [S·T, R] @ [R, R] matrix
+  product per painting, with no transposes (`bench/eval_scoring.py` measures it).
   """
-  s = _masked_scores(v, rmask, w, wmask)
+  s = _masked_word_region_scores(v, rmask, w, wmask)
   a = text_to_image_attention(s, rmask, lambda_softmax)
   v_real = jnp.where(rmask[..., None], v, 0.0)
   gram = jnp.einsum('prd,pqd->prq', v_real, v_real, preferred_element_type=jnp.float32)
-  word_dot_context = jnp.sum(a * s, axis=-2)
-  context_sq_norm = jnp.sum(a * jnp.einsum('prq,psqt->psrt', gram, a), axis=-2)
+  word_dot_context = jnp.sum(a * s, axis=-1)
+  context_sq_norm = jnp.sum(a * jnp.einsum('pstq,prq->pstr', a, gram), axis=-1)
   word_norm = safe_norm(jnp.where(wmask[..., None], w, 0.0).astype(jnp.float32))
   norms = jnp.sqrt(jnp.maximum(context_sq_norm, _EPS**2)) * word_norm[None]
   relevance = word_dot_context / jnp.maximum(norms, _EPS)
@@ -146,9 +158,9 @@ def attended_context(
   own painting. Paired only, so materialising the per-word context is cheap.
   """
   def one_pair(v_n, rmask_n, w_n, wmask_n):
-    s = _masked_scores(v_n[None], rmask_n[None], w_n[None], wmask_n[None])
+    s = _masked_word_region_scores(v_n[None], rmask_n[None], w_n[None], wmask_n[None])
     a = text_to_image_attention(s, rmask_n[None], lambda_softmax)[0, 0]
-    context = jnp.einsum('rt,rd->td', a, jnp.where(rmask_n[:, None], v_n, 0.0),
+    context = jnp.einsum('tr,rd->td', a, jnp.where(rmask_n[:, None], v_n, 0.0),
                          preferred_element_type=jnp.float32)
     return l2_normalize(masked_mean(context, wmask_n))
 

@@ -148,7 +148,8 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
   data_iter = pipeline.train_iterator(
       inputs, train_source, vocab, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
-      record_words=pipeline.record_max_words(train_source, vocab, inputs.max_words))
+      table=pipeline.sentence_table(train_source, vocab, inputs.max_words),
+      local_devices=jax.local_device_count())
   restored_step = None
   if checkpointer.latest_step() is not None:
     restored_step, state = checkpointer.restore(

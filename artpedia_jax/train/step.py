@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from artpedia_jax.data import sentence_packing
 from artpedia_jax.model import model as model_lib
+from artpedia_jax.model import packed_rows
 from artpedia_jax.parallel import sharding as sharding_lib
 from artpedia_jax.train import losses
 from artpedia_jax.train import optim
@@ -53,19 +55,28 @@ def dropout_key(seed: int, step: jax.Array) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), step)
 
 
+def step_packing(batch: Batch) -> packed_rows.PackedRows | None:
+  """The batch's packing of its sentences (the pipeline's `packed_*`), None if it has
+  none: each sentence is then encoded in its own padded row."""
+  if sentence_packing.KEYS[0] not in batch:
+    return None
+  return packed_rows.PackedRows(*(batch[key] for key in sentence_packing.KEYS))
+
+
 def _encode_step_sentences(model, batch: Batch, key: jax.Array):
   """Every sentence of the step through the text encoder in one call, each once.
 
   The pipeline's classifier slot 0 is the row's ranking sentence, so the step's sentences
   are [B, 1 + K] (`tokens`, then `cls_tokens`): encoded row-major over (painting, slot),
-  which keeps each device's rows on that device. Returns the classifier's w
-  [B (1 + K), T, D] and word mask, and slot 0 of each as the ranking sentences'.
-  `key` draws the step's dropout masks.
+  which keeps each device's rows on that device, packed as the batch says
+  (`step_packing`). Returns the classifier's w [B (1 + K), T, D] and word mask, and
+  slot 0 of each as the ranking sentences'. `key` draws the step's dropout masks.
   """
   sentences = jnp.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
   b, slots, t = sentences.shape
   cls_w, cls_word_mask = model.encode_sentences(sentences.reshape(b * slots, t),
-                                                dropout_key=key)
+                                                dropout_key=key,
+                                                packing=step_packing(batch))
   w = cls_w.reshape(b, slots, *cls_w.shape[1:])[:, 0]
   word_mask = cls_word_mask.reshape(b, slots, t)[:, 0]
   return w, word_mask, cls_w, cls_word_mask

@@ -9,8 +9,10 @@ import pytest
 
 from artpedia_jax.data import eval_split
 from artpedia_jax.data import input_spec
+from artpedia_jax.data import length_buckets
 from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
+from artpedia_jax.data import sentence_packing
 from artpedia_jax.data import vocab as vocab_lib
 from configs import test as test_config
 from tfds_artpedia import tfds_artpedia_dataset_builder as builder_lib
@@ -105,7 +107,10 @@ def test_batch_shapes_padding_and_truncation(source, vocab):
       'painting': ((6,), np.int32), 'cls_tokens': ((6, k, t), np.int32),
       'cls_labels': ((6, 1 + k), np.float32), 'cls_mask': ((6, 1 + k), np.bool_),
   }
+  rows = batch['packed_sentence'].shape[1]  # one device: one layout
+  expected |= {key: ((1, rows, t), np.int32) for key in sentence_packing.KEYS}
   assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
+  assert rows < 6 * (1 + k)  # several sentences share a row
   for i, painting in enumerate(batch['painting']):
     num = min(NUM_REGIONS[painting], r)
     np.testing.assert_array_equal(batch['region_mask'][i], np.arange(r) < num)
@@ -136,6 +141,8 @@ def test_processes_get_disjoint_shards_of_the_global_batches(source, vocab, proc
                      process_count=process_count) for p in range(process_count)]
   for step in range(steps):
     for key, value in single[step].items():
+      if key in sentence_packing.KEYS:  # per device: see the packing test
+        continue
       joined = np.concatenate([shard[step][key] for shard in shards])
       np.testing.assert_array_equal(joined, value, err_msg=key)
   seen = [_pairs_seen(shard, source, vocab, config) for shard in shards]
@@ -204,6 +211,64 @@ def test_batches_are_padded_to_the_global_batch_bucket(source, vocab):
         assert shard[key].shape[-1] == 8
         np.testing.assert_array_equal(shard[key], whole[key][rows, ..., :8])
         assert (whole[key][..., 8:] == 0).all()
+
+
+def _matching_sentence(source, vocab, config, painting, tokens) -> int:
+  """The index of the record's sentence whose every word `tokens` holds (one is)."""
+  full = vocab.batch_encode(source[painting]['sentences'], config.dataset.max_words)
+  width = tokens.shape[-1]
+  (match,) = np.flatnonzero((full[:, :width] == tokens).all(axis=1)
+                            & (full[:, width:] == 0).all(axis=1))
+  return int(match)
+
+
+def test_a_sentence_one_word_longer_than_a_bucket_keeps_every_word(source, vocab):
+  """Visual sentences have 5 words and contextual ones 6: with buckets (5, 8) a batch
+  drawing a 6-word sentence is padded to 8 and every sentence keeps all its words."""
+  config = _config()
+  config.dataset.length_buckets = (5, 8)
+  widths = set()
+  for batch in _batches(config, source, vocab, steps=6):
+    sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+    lengths = length_buckets.num_words(sentences)
+    widths.add(sentences.shape[-1])
+    assert sentences.shape[-1] == (5 if lengths.max() <= 5 else 8)
+    for painting, row, used in zip(batch['painting'], sentences, lengths > 0):
+      for tokens in row[used]:
+        _matching_sentence(source, vocab, config, painting, tokens)
+  assert widths == {5, 8} or widths == {8}
+
+
+@pytest.mark.parametrize('process_count, local_devices', [(1, 1), (1, 3), (3, 1)])
+def test_packing_holds_every_word_once_in_place_and_agrees_across_processes(
+    source, vocab, process_count, local_devices):
+  """Each device's layout puts every word of its sentences exactly once, contiguous and
+  in order; the processes' layouts are slices of the one-process layout."""
+  config = _config()
+  (whole,) = _batches(config, source, vocab, steps=1)
+  shards = process_count * local_devices
+  layouts = []
+  for process_index in range(process_count):
+    iterator = pipeline.train_iterator(_inputs(config), source, vocab,
+                                       process_index=process_index,
+                                       process_count=process_count, seed=0,
+                                       local_devices=local_devices)
+    batch = next(iterator)
+    layouts.append(batch)
+    sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+    per_shard = sentences.reshape(local_devices, -1, sentences.shape[-1])
+    for tokens, sentence, position in zip(per_shard, batch['packed_sentence'],
+                                          batch['packed_position']):
+      for n, words in enumerate(length_buckets.num_words(tokens)):
+        rows, columns = np.nonzero(sentence == n)
+        assert len(set(rows)) <= 1 and np.all(np.diff(columns) == 1)
+        np.testing.assert_array_equal(position[rows, columns], np.arange(words))
+      assert np.all(position[sentence == len(tokens)] == 0)
+  rows = {layout['packed_sentence'].shape[1] for layout in layouts}
+  assert len(rows) == 1  # every process agrees on the global row count
+  if shards == 1:
+    for key in sentence_packing.KEYS:
+      np.testing.assert_array_equal(layouts[0][key], whole[key])
 
 
 def test_pairs_of_one_record_share_the_painting_value(source, vocab):

@@ -1,11 +1,15 @@
 """The objective against a numpy reference, and the sharded train step: same loss and
 gradients on 8 devices as on 1, linear memory, skipped non-finite steps."""
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from artpedia_jax.data import sentence_packing
+from artpedia_jax.model import bert
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
 from artpedia_jax.train import optim
@@ -30,15 +34,18 @@ def _loss_and_grads(config, params, graphdef, batch, devices):
   return jax.device_get(fn(params, batch))
 
 
-@pytest.mark.parametrize('score', ['align', 'scan_t2i', 'pooled'])
+@pytest.mark.parametrize('score, packed', [('align', True), ('scan_t2i', False),
+                                           ('pooled', True)])
 @pytest.mark.parametrize('rank', ['hinge', 'infonce'])
-def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank):
+def test_loss_and_gradients_on_8_devices_equal_1_device(score, rank, packed):
   assert jax.device_count() == 8
   config = train_fixtures.tiny_config(score=score)
   config.loss.rank = rank
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
   params = variables['params']
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
+  if packed:  # one shard per device: packing and unpacking stay on each device
+    batch = sentence_packing.with_layout(batch, shards=8)
 
   loss1, grads1 = _loss_and_grads(config, params, graphdef, batch, jax.devices()[:1])
   loss8, grads8 = _loss_and_grads(config, params, graphdef, batch, jax.devices())
@@ -101,6 +108,68 @@ def test_loss_falls_on_a_fixed_batch(dtype):
   floats = [x for x in jax.tree.leaves((state['params'], state['opt_state']))
             if jnp.issubdtype(x.dtype, jnp.floating)]
   assert floats and all(x.dtype == jnp.float32 for x in floats)
+
+
+# ---------------------------------------------------------- packed sentences
+
+
+_TINY_BERT = bert.BertConfig(vocab_size=train_fixtures.VOCAB_SIZE, hidden_size=16,
+                             num_layers=2, num_heads=4, intermediate_size=24,
+                             max_positions=40)
+
+
+def _packing_case(encoder):
+  """(config, model, padded batch, packed batch): 32 pairs, 4 classifier slots, in 2
+  shards; the bi-GRU with its dropouts on (their masks are drawn per sentence word)."""
+  if encoder == 'bert':
+    config = train_fixtures.tiny_config(text_encoder='bert')
+    model = model_lib.ArtpediaModel(
+        model_lib.ModelSpec.from_config(config), vocab_size=train_fixtures.VOCAB_SIZE,
+        feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0), bert_config=_TINY_BERT)
+  else:
+    config = train_fixtures.tiny_config(dropout=0.5, word_dropout=0.25)
+    model = train_fixtures.tiny_model(config)
+  batch = train_fixtures.synthetic_batch(config, batch_size=32, seed=5)
+  packed = sentence_packing.with_layout(batch, shards=2)
+  rows = packed['packed_sentence'].shape[0] * packed['packed_sentence'].shape[1]
+  assert rows < 32 * 4  # the case packs several sentences per row
+  return config, model, batch, packed
+
+
+@pytest.mark.parametrize('encoder', model_lib.TEXT_ENCODERS)
+def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(encoder):
+  config, model, padded, packed = _packing_case(encoder)
+  key = train_step.dropout_key(config.seed, jnp.asarray(1))
+  sentences = np.concatenate([padded['tokens'][:, None], padded['cls_tokens']], axis=1)
+  b, slots, t = sentences.shape
+  v, rmask, _ = model.encode_painting_inputs(padded, train=True)
+  own = np.repeat(np.arange(b), slots)
+
+  def outputs(batch):
+    w, wmask = model.encode_sentences(
+        sentences.reshape(b * slots, t), dropout_key=key,
+        packing=train_step.step_packing(batch))
+    return (model.pairwise_scores(v, rmask, w[::slots], wmask[::slots], block_size=8),
+            jax.nn.sigmoid(model.classify(v[own], rmask[own], w, wmask)))
+
+  for got, want in zip(outputs(packed), outputs(padded)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+  graphdef, variables = model_lib.split(model)
+
+  def loss(params, batch):
+    merged = model_lib.merge(graphdef, dict(variables, params=params))
+    return train_step.objective(merged, batch, _spec(config), jnp.asarray(1))[0]
+
+  grad = jax.jit(jax.value_and_grad(loss))
+  (loss_packed, grads_packed), (loss_padded, grads_padded) = (
+      grad(variables['params'], batch) for batch in (packed, padded))
+  np.testing.assert_allclose(loss_packed, loss_padded, rtol=1e-5)
+  # Each parameter's gradient to 1e-5 of its norm; those that are zero in exact
+  # arithmetic (BERT's key biases: softmax ignores them) to 1e-5 of the whole gradient's.
+  floor = 1e-5 * float(optax.tree.norm(grads_padded))
+  for got, want in zip(jax.tree.leaves(grads_packed), jax.tree.leaves(grads_padded)):
+    assert np.linalg.norm(got - want) <= max(1e-5 * np.linalg.norm(want), floor)
 
 
 # ------------------------------------------------------------- the objective, by hand

@@ -87,7 +87,8 @@ def _host_batch(config, encoder: str) -> dict[str, np.ndarray]:
     pieces = np.minimum(np.rint(words * _PIECES_PER_WORD).astype(np.int64) + 2, t)
     tokens = rng.integers(1000, vocab, (config.batch_size, slots, t), dtype=np.int32)
     tokens = np.where(np.arange(t) < pieces[..., None], tokens, 0).astype(np.int32)
-    width = length_buckets.width_for(pieces.max(), input_spec.InputSpec.from_config(config).bucket_widths)
+    width = length_buckets.width_for(pieces.max(),
+                                     input_spec.InputSpec.from_config(config).bucket_widths)
     tokens = length_buckets.trim(tokens, width)
     batch |= {'tokens': tokens[:, 0], 'cls_tokens': tokens[:, 1:]}
   return batch

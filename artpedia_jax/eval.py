@@ -15,7 +15,7 @@ from ml_collections import config_flags
 
 from artpedia_jax import console
 from artpedia_jax.checkpoints import restore
-from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.evaluation import report
 from tfds_artpedia import cli
 
@@ -45,7 +45,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.prepare_command(flags.FLAGS.verbose)
-  result = evaluation.evaluate_checkpoint(
+  result = checkpoint_eval.evaluate_checkpoint(
       _WORKDIR.value, _STEP.value, _SPLIT.value, overrides=_overrides(),
       write_report=_REPORT.value, pooled_baseline=_BASELINES.value)
   print(report.format_table(result.metrics, result.chance))

@@ -10,7 +10,7 @@ import pytest
 from artpedia_jax.checkpoints import checksums as checkpoint_checksums
 from artpedia_jax.checkpoints import restore
 from artpedia_jax.data import ensure_built as dataset
-from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.train import loop as train
 from tests.helpers import e2e_helpers
 
@@ -55,19 +55,19 @@ def test_binary_prints_the_table_and_writes_metrics_and_report(trained):
 
 def test_no_checkpoint_says_to_train_first(tmp_path):
   with pytest.raises(restore.RestoreError, match='train first'):
-    evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'test')
+    checkpoint_eval.evaluate_checkpoint(str(tmp_path), 'latest', 'test')
 
 
 def test_missing_step_lists_the_available_ones(trained):
   workdir, _ = trained
   with pytest.raises(restore.RestoreError, match=r'available steps: \[.*20'):
-    evaluation.evaluate_checkpoint(str(workdir), '7', 'test')
+    checkpoint_eval.evaluate_checkpoint(str(workdir), '7', 'test')
 
 
 def test_split_never_built_says_how_to_build(trained):
   workdir, _ = trained
-  with pytest.raises(evaluation.EvalError, match='Cannot open split'):
-    evaluation.evaluate_checkpoint(str(workdir), 'latest', 'dev')
+  with pytest.raises(checkpoint_eval.EvalError, match='Cannot open split'):
+    checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'dev')
 
 
 def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
@@ -81,7 +81,7 @@ def test_checkpoint_from_an_incompatible_config_is_explained(trained, tmp_path):
   config_file.write_text(json.dumps(saved))
   checkpoint_checksums.write_manifest(step_dir)  # intact files, another model's config
   with pytest.raises(restore.RestoreError, match='do not fit the model'):
-    evaluation.evaluate_checkpoint(str(copy), '20', 'test', write_report=False)
+    checkpoint_eval.evaluate_checkpoint(str(copy), '20', 'test', write_report=False)
 
 
 def _eval(*flags):
@@ -92,7 +92,7 @@ def _eval(*flags):
 def test_data_dir_and_evaluation_overrides_change_where_and_how_not_what(trained,
                                                                           tmp_path):
   workdir, data_dir = trained
-  reference = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'validation',
+  reference = checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'validation',
                                              write_report=False).metrics
   moved = tmp_path / 'moved'
   os.rename(data_dir, moved)  # the dataset now lives elsewhere
@@ -121,7 +121,7 @@ def test_overriding_a_model_key_at_evaluation_is_refused(trained):
 
 def test_baselines_flag_adds_pooled_retrieval_of_the_same_encoders(trained):
   workdir, _ = trained
-  result = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'test',
+  result = checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'test',
                                           pooled_baseline=True)
   pooled = result.metrics['retrieval_pooled']
   assert set(pooled) == {'i2t', 't2i', 'i2t_all', 'rsum'}
@@ -131,7 +131,7 @@ def test_baselines_flag_adds_pooled_retrieval_of_the_same_encoders(trained):
 
 def test_checkpoint_trained_on_8_devices_evaluates_on_1(trained):
   workdir, _ = trained
-  on_8 = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'validation',
+  on_8 = checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'validation',
                                         write_report=False).metrics
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   result = subprocess.run(

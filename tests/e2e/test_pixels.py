@@ -17,7 +17,7 @@ from artpedia_jax.data import input_spec
 from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
-from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.inference import feature_extraction
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
@@ -291,7 +291,7 @@ def test_short_pixel_run_learns_and_the_eval_binary_restores_batch_norm(tmp_path
   losses = [entry['loss'] for entry in result.train_log]
   assert losses[-1] < 0.9 * losses[0], losses
   # Evaluation needs the trained batch-norm statistics: without them the scores differ.
-  again = evaluation.evaluate_checkpoint(str(workdir), 'latest', 'validation')
+  again = checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'validation')
   logged = dict(result.validation[-1])
   assert logged.pop('best_metric')['name'] == 'rsum'  # training's selection record
   again.metrics.pop('chosen_as_best_by', None)  # the eval binary's, when best

@@ -16,7 +16,7 @@ import pytest
 from artpedia_jax.checkpoints import manager as checkpoint
 from artpedia_jax.checkpoints import restore
 from artpedia_jax.data import ensure_built as dataset
-from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.train import loop as train
 from artpedia_jax.train import model_selection
 from tests.helpers import e2e_helpers
@@ -50,12 +50,12 @@ def test_training_learns_and_the_eval_binary_reproduces_validation(data_dir, tmp
                       .read_text())
   # Training adds which criterion ranks the step; the rest is the evaluation itself.
   assert logged.pop('best_metric')['name'] == 'rsum'
-  again = evaluation.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
+  again = checkpoint_eval.evaluate_checkpoint(str(tmp_path), 'latest', 'validation')
   again.metrics.pop('chosen_as_best_by', None)  # the eval binary's note, when best
   assert again.metrics == logged
   e2e_helpers.assert_beats_chance(again.metrics, again.chance)
 
-  test_eval = evaluation.evaluate_checkpoint(str(tmp_path), 'best', 'test')
+  test_eval = checkpoint_eval.evaluate_checkpoint(str(tmp_path), 'best', 'test')
   assert test_eval.metrics['chosen_as_best_by']['name'] == 'rsum'
   report = test_eval.report_path
   assert report and report.endswith('.md')

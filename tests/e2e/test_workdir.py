@@ -11,7 +11,7 @@ import pytest
 
 from artpedia_jax.checkpoints import manager as checkpoint
 from artpedia_jax.data import ensure_built as dataset
-from artpedia_jax.evaluation import evaluator as evaluation
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.train import loop as train
 from artpedia_jax.train import metric_writers
 from artpedia_jax.train import workdir_lock
@@ -93,7 +93,7 @@ def test_a_gs_workdir_gets_every_file_through_epath(tmp_path, monkeypatch):
   monkeypatch.setattr(checkpoint, 'Checkpointer', LocalCheckpointer)
   config = e2e_helpers.e2e_config(data_dir, num_train_steps=20, eval_every_steps=10)
   train.train_and_evaluate(config, 'gs://bucket/run')
-  result = evaluation.evaluate_checkpoint('gs://bucket/run', 'best', 'validation')
+  result = checkpoint_eval.evaluate_checkpoint('gs://bucket/run', 'best', 'validation')
 
   written = set(fake.written)
   assert {'gs://bucket/run/run.lock', 'gs://bucket/run/train_metrics.jsonl',

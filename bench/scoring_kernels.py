@@ -73,13 +73,13 @@ def main():
 
   seconds = {}
   for name in ('align', 'scan_t2i', 'pooled'):
-    scorer = scoring.get_scorer(name, lambda_softmax=LAMBDA_SOFTMAX, lambda_lse=LAMBDA_LSE)
+    scorer = scoring.get_score_function(name, lambda_softmax=LAMBDA_SOFTMAX, lambda_lse=LAMBDA_LSE)
     blocked = lambda v, rmask, w, wmask, s=scorer: s.pairwise(
         v, rmask, w, wmask, block_size=args.block_size)
     seconds[name] = _time(step(blocked), inputs, args.repeats)
     print(f'{name:>9} blocked   fwd+bwd {seconds[name]:8.4f} s')
 
-  gram_core = scoring.get_scorer(
+  gram_core = scoring.get_score_function(
       'scan_t2i', lambda_softmax=LAMBDA_SOFTMAX, lambda_lse=LAMBDA_LSE).core
   gram = _time(step(gram_core), inputs, args.repeats)
   direct = _time(step(scan_t2i_direct), inputs, args.repeats)

@@ -43,8 +43,8 @@ def _open_split(spec: input_spec.InputSpec, split: str, **kwargs):
         'build`, or pass --data_dir=DIR where it now lives.') from error
 
 
-def _examples(evaluator: evaluator_lib.SplitEvaluator, variables, evaluation: evaluator_lib.SplitEvaluation,
-              images, tokenizer: tokenizer_lib.Tokenizer,
+def _examples(evaluator: evaluator_lib.SplitEvaluator, variables,
+              evaluation: evaluator_lib.SplitEvaluation, images, tokenizer: tokenizer_lib.Tokenizer,
               max_words: int) -> list[report_lib.Example]:
   """A few paintings with their top-5 sentences and one sentence's word alignment (a
   word split into word pieces aligned by the mean of its pieces' scores)."""
@@ -74,7 +74,7 @@ def _examples(evaluator: evaluator_lib.SplitEvaluator, variables, evaluation: ev
 
 
 def _pooled_retrieval(restored: restore_lib.RestoredModel, evaluator: evaluator_lib.SplitEvaluator,
-                      paintings: device_scoring.EncodedPaintings) -> dict:
+                      paintings: device_scoring.HostEncodedPaintings) -> dict:
   """Retrieval metrics of the same encoders under the `pooled` scorer."""
   graphdef = restore_lib.model_graphdef(restored, score='pooled')
   scorer = device_scoring.DeviceScorer(

@@ -43,7 +43,7 @@ class EvalSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class EncodedPaintings:
+class HostEncodedPaintings:
   """Region vectors on the host, with the mask and boxes of the regions they stand for."""
   v: np.ndarray  # [P, R, D], unit norm, zero at padding
   region_mask: np.ndarray  # [P, R] bool
@@ -52,8 +52,8 @@ class EncodedPaintings:
   def __len__(self) -> int:
     return self.v.shape[0]
 
-  def take(self, rows: np.ndarray) -> 'EncodedPaintings':
-    return EncodedPaintings(self.v[rows], self.region_mask[rows], self.boxes[rows])
+  def take(self, rows: np.ndarray) -> 'HostEncodedPaintings':
+    return HostEncodedPaintings(self.v[rows], self.region_mask[rows], self.boxes[rows])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +107,7 @@ class DeviceScorer:
     return [sharding_lib.shard_full(self._mesh, x) for x in chunks]
 
   def encode_paintings(self, variables, inputs: Mapping[str, np.ndarray]
-                       ) -> EncodedPaintings:
+                       ) -> HostEncodedPaintings:
     """Every painting of `inputs` (the model's painting inputs, e.g. regions or images)."""
     num_rows = len(next(iter(inputs.values())))
     padded = {name: self._padded(np.asarray(x)) for name, x in inputs.items()}
@@ -117,9 +117,9 @@ class DeviceScorer:
       encoded = self._encode_paintings(variables, dict(zip(padded, rows)))
       parts.append([sharding_lib.to_host(x) for x in encoded])
     v, region_mask, boxes = (np.concatenate(column)[:num_rows] for column in zip(*parts))
-    return EncodedPaintings(v, region_mask, boxes)
+    return HostEncodedPaintings(v, region_mask, boxes)
 
-  def score_sentences(self, variables, paintings: EncodedPaintings, tokens: np.ndarray,
+  def score_sentences(self, variables, paintings: HostEncodedPaintings, tokens: np.ndarray,
                       own_painting: np.ndarray | None = None) -> SentenceScores:
     """Scores of every (painting, sentence) pair, and p(visual) of each sentence against
     its own painting (`own_painting[s]`, an index into `paintings`) when given.
@@ -162,7 +162,7 @@ class DeviceScorer:
     longest = length_buckets.num_words(tokens).max()
     return length_buckets.trim(tokens, length_buckets.width_for(longest, self._widths))
 
-  def word_region_scores(self, variables, painting: EncodedPaintings,
+  def word_region_scores(self, variables, painting: HostEncodedPaintings,
                          tokens: np.ndarray) -> np.ndarray:
     """[S, T, R] scores ⟨w_t, v_r⟩ of each sentence's words with ONE painting's regions
     (`painting` holds a single row); padding words and regions are left to the caller's

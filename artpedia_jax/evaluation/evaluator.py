@@ -35,7 +35,7 @@ class SplitEvaluation:
   """The metrics of one evaluation, with the arrays the report draws from."""
   metrics: dict
   scores: device_scoring.SentenceScores
-  paintings: device_scoring.EncodedPaintings
+  paintings: device_scoring.HostEncodedPaintings
 
 
 class SplitEvaluator:

@@ -36,7 +36,7 @@ class CollectionScorer:
     self._scores = jax.jit(scores, in_shardings=(rep, data, data, rep),
                            out_shardings=data)
 
-  def put(self, encoded: device_scoring.EncodedPaintings) -> tuple[jax.Array, jax.Array]:
+  def put(self, encoded: device_scoring.HostEncodedPaintings) -> tuple[jax.Array, jax.Array]:
     """The paintings' region vectors and masks on the devices, padded to a multiple of
     the device count with paintings without regions."""
     rows = -(-len(encoded) // self._mesh.size) * self._mesh.size

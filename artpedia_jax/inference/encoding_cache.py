@@ -53,7 +53,7 @@ def model_key(checkpoint_digest: str, config: ml_collections.ConfigDict) -> str:
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """What a cache file holds: the encodings and the collection's catalogue."""
-  encoded: device_scoring.EncodedPaintings
+  encoded: device_scoring.HostEncodedPaintings
   catalogue: dict[str, np.ndarray]  # e.g. ids, titles, years, sentence texts
 
 
@@ -95,9 +95,9 @@ class EncodingCache:
       return None
     with self.path(collection_key).open('rb') as f:
       with np.load(io.BytesIO(f.read())) as stored:
-        encoded = device_scoring.EncodedPaintings(**{
+        encoded = device_scoring.HostEncodedPaintings(**{
             field.name: _from_stored(field.name, stored)
-            for field in dataclasses.fields(device_scoring.EncodedPaintings)})
+            for field in dataclasses.fields(device_scoring.HostEncodedPaintings)})
         catalogue = {name[len(_CATALOGUE_PREFIX):]: stored[name] for name in stored.files
                      if name.startswith(_CATALOGUE_PREFIX)}
     return Entry(encoded, catalogue)

@@ -1,7 +1,8 @@
 """A pixel backbone's grid region features, one `<id>.npz` per painting of a dataset.
 
-The library side of `python -m artpedia_jax.extract_features`. Each image of `config.dataset.name` (built first if needed, as `run.py` does) is resized
-to `dataset.image_size` squared, as evaluation does, and its backbone feature map
+The library side of `python -m artpedia_jax.extract_features`. Each image of
+`config.dataset.name` (built first if needed, as `run.py` does) is resized to
+`dataset.image_size` squared, as evaluation does, and its backbone feature map
 (inference-mode batch norm) becomes R = h * w regions, written in the `.npz` layout that
 the dataset's `regions` config reads from `manual_dir/regions/`: `features` float32
 [R, C], `boxes` float32 [R, 4] in pixels (x0, y0, x1, y1) of the stored image, `image_w`,

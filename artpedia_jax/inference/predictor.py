@@ -127,7 +127,7 @@ class Predictor:
     self.reader = painting_files.PaintingReader(self.inputs, restored.feature_dim)
     self._cache = encoding_cache.EncodingCache(
         cache_dir, encoding_cache.model_key(restored.digest, restored.config))
-    self._encoded: dict[str, device_scoring.EncodedPaintings] = {}
+    self._encoded: dict[str, device_scoring.HostEncodedPaintings] = {}
 
   @classmethod
   def from_workdir(cls, workdir: str, step: str | int = 'best', *,
@@ -194,7 +194,7 @@ class Predictor:
   # Encoding.
 
   def encode_painting(self, painting: painting_files.Painting
-                      ) -> device_scoring.EncodedPaintings:
+                      ) -> device_scoring.HostEncodedPaintings:
     """One painting's region vectors, mask and boxes (a leading axis of 1)."""
     if painting.encoded is not None:
       return painting.encoded
@@ -205,7 +205,7 @@ class Predictor:
     return collection.key in self._encoded or self._cache.has(collection.key)
 
   def encode_collection(self, collection, progress: Progress | None = None
-                        ) -> device_scoring.EncodedPaintings:
+                        ) -> device_scoring.HostEncodedPaintings:
     """Every painting of `collection`, encoded once then read from memory or disk."""
     if collection.key in self._encoded:
       return self._encoded[collection.key]
@@ -218,7 +218,7 @@ class Predictor:
     return entry.encoded
 
   def _encode_rows(self, collection, progress: Progress | None
-                   ) -> device_scoring.EncodedPaintings:
+                   ) -> device_scoring.HostEncodedPaintings:
     chunk = self._chunk_size
     parts = []
     for start in range(0, len(collection), chunk):
@@ -227,7 +227,7 @@ class Predictor:
           self._variables, collection.inputs(start, stop))))
       if progress is not None:
         progress(stop, len(collection))
-    return device_scoring.EncodedPaintings(
+    return device_scoring.HostEncodedPaintings(
         **{name: np.concatenate([part[name] for part in parts]) for name in parts[0]})
 
   # Questions.

@@ -158,7 +158,7 @@ class ModelSpec:
   """
   embed_dim: int  # D, the joint space
   word_dim: int  # word embedding size
-  score: str  # a scoring.get_scorer name
+  score: str  # a scoring.get_score_function name
   lambda_softmax: float
   lambda_lse: float
   use_boxes: bool
@@ -226,7 +226,7 @@ class ArtpediaModel(nnx.Module):
     dim = spec.embed_dim
     self.dtype = dtype = compute_dtype(spec.dtype)
     self.embed_dim = dim
-    self.scorer = scoring.get_scorer(
+    self.score_function = scoring.get_score_function(
         spec.score, lambda_softmax=spec.lambda_softmax, lambda_lse=spec.lambda_lse)
     self.classifier_inputs = spec.classifier_inputs
     self.sentence_pooling = spec.sentence_pooling
@@ -397,11 +397,11 @@ class ArtpediaModel(nnx.Module):
       self, v: Array, rmask: Array, w: Array, wmask: Array, block_size: int
   ) -> Array:
     """scores[i, j] = S(painting i, sentence j), [P, S], in blocks of sentences."""
-    return self.scorer.pairwise(v, rmask, w, wmask, block_size=block_size)
+    return self.score_function.pairwise(v, rmask, w, wmask, block_size=block_size)
 
   def paired_scores(self, v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
     """S(painting n, sentence n), [N]."""
-    return self.scorer.paired(v, rmask, w, wmask)
+    return self.score_function.paired(v, rmask, w, wmask)
 
   def classify(self, v: Array, rmask: Array, w: Array, wmask: Array) -> Array:
     """Logit of p(visual | sentence n, its own painting n), [N].
@@ -418,7 +418,7 @@ class ArtpediaModel(nnx.Module):
       features = sentence
     else:
       context = scoring.attended_context(
-          v, rmask, w, wmask, lambda_softmax=self.scorer.lambda_softmax)
+          v, rmask, w, wmask, lambda_softmax=self.score_function.lambda_softmax)
       own_score = self.paired_scores(v, rmask, w, wmask)
       features = jnp.concatenate(
           [sentence, context, sentence * context, own_score[:, None]], axis=-1)

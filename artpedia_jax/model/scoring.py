@@ -216,8 +216,9 @@ _USES_LAMBDAS = frozenset({'scan_t2i'})
 
 
 @dataclasses.dataclass(frozen=True)
-class Scorer:
-  """A named scorer with its hyper-parameters; hashable, so it can sit in a module."""
+class ScoreFunction:
+  """S(v, s) by name (`align`, `scan_t2i`, `pooled`) with its hyper-parameters: the
+  paired and all-pairs forms of one score function; hashable, so it can sit in a module."""
 
   name: str
   lambda_softmax: float = 9.0
@@ -240,11 +241,11 @@ class Scorer:
     return pairwise(self.core, v, rmask, w, wmask, block_size=block_size)
 
 
-def get_scorer(
+def get_score_function(
     name: str, *, lambda_softmax: float = 9.0, lambda_lse: float = 6.0
-) -> Scorer:
+) -> ScoreFunction:
   """The scorer `config.model.score` names; lambdas are used by `scan_t2i` only."""
   if name not in _CORES:
     raise ValueError(
         f'Unknown score {name!r}: set config.model.score to one of {sorted(_CORES)}.')
-  return Scorer(name, float(lambda_softmax), float(lambda_lse))
+  return ScoreFunction(name, float(lambda_softmax), float(lambda_lse))

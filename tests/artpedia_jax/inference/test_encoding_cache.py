@@ -12,7 +12,7 @@ from configs import test as test_config
 def _entry(dtype) -> encoding_cache.Entry:
   v = np.linspace(-1, 1, 2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4).astype(dtype)
   return encoding_cache.Entry(
-      device_scorer.EncodedPaintings(v, np.ones([2, 3], bool),
+      device_scorer.HostEncodedPaintings(v, np.ones([2, 3], bool),
                                      np.full([2, 3, 4], 0.25, np.float32)),
       {'ids': np.asarray(['a', 'b']), 'years': np.asarray([1900, -1], np.int32)})
 

@@ -55,7 +55,7 @@ NUMPY_REFERENCES = {
 
 
 def _scorer(name):
-  return scoring.get_scorer(name, lambda_softmax=LAMBDA_SOFTMAX, lambda_lse=LAMBDA_LSE)
+  return scoring.get_score_function(name, lambda_softmax=LAMBDA_SOFTMAX, lambda_lse=LAMBDA_LSE)
 
 
 def _pairwise(scorer, *args, block_size):
@@ -183,10 +183,10 @@ def test_attended_context_matches_numpy_on_unpadded():
 
 def test_unknown_scorer_names_the_known_ones():
   with pytest.raises(ValueError, match=r"'align', 'pooled', 'scan_t2i'"):
-    scoring.get_scorer('cosine')
+    scoring.get_score_function('cosine')
 
 
 def test_scorer_is_hashable_and_compares_by_value():
   assert _scorer('scan_t2i') == _scorer('scan_t2i')
   assert hash(_scorer('align')) == hash(_scorer('align'))
-  assert _scorer('scan_t2i') != scoring.get_scorer('scan_t2i', lambda_lse=1.0)
+  assert _scorer('scan_t2i') != scoring.get_score_function('scan_t2i', lambda_lse=1.0)

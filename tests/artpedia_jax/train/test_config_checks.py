@@ -56,7 +56,7 @@ def test_choices_are_those_of_the_modules_that_use_them():
   for scorer in scoring.SCORERS:
     config.model.score = scorer
     assert config_checks.problems(config, num_devices=8) == []
-    scoring.get_scorer(scorer)
+    scoring.get_score_function(scorer)
   for key, values in [('loss.rank', losses.RANK_LOSSES), ('optimizer.name', optim.OPTIMIZERS),
                       ('optimizer.decay', optim.DECAYS),
                       ('model.classifier_inputs', model.CLASSIFIER_INPUTS)]:

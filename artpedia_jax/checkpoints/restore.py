@@ -58,7 +58,7 @@ class RestoredModel:
   digest: str = ''
 
   @property
-  def vocab(self) -> tokenizer_lib.Tokenizer:
+  def tokenizer(self) -> tokenizer_lib.Tokenizer:
     """What turns sentences into the model's token ids."""
     return self.text.tokenizer
 

@@ -124,12 +124,12 @@ class SentenceTable:
   is_visual: tuple[np.ndarray, ...]  # bool [sentences] per record
 
 
-def sentence_table(source: Sequence[Record], vocab: tokenizer_lib.Tokenizer,
+def sentence_table(source: Sequence[Record], tokenizer: tokenizer_lib.Tokenizer,
                    max_words: int) -> SentenceTable:
   """Reads every record of `source` once."""
   records = [source[i] for i in range(len(source))]
   return SentenceTable(
-      lengths=tuple(length_buckets.num_words(vocab.batch_encode(r['sentences'], max_words))
+      lengths=tuple(length_buckets.num_words(tokenizer.batch_encode(r['sentences'], max_words))
                     for r in records),
       is_visual=tuple(visual_labels(r) for r in records))
 
@@ -160,7 +160,7 @@ class _RowSentences:
   rng: np.random.Generator  # the row's RNG, after the draw (augmentation continues it)
 
 
-def _cls_fields(record: Record, row: _RowSentences, vocab: tokenizer_lib.Tokenizer,
+def _cls_fields(record: Record, row: _RowSentences, tokenizer: tokenizer_lib.Tokenizer,
                 shapes: input_spec.InputSpec) -> dict[str, np.ndarray]:
   """The classifier's sentences of one painting: slot 0 the ranking sentence, then the
   others (`cls_tokens`), padded with mask False (see the module docstring)."""
@@ -172,7 +172,7 @@ def _cls_fields(record: Record, row: _RowSentences, vocab: tokenizer_lib.Tokeniz
       'cls_labels': np.zeros([1 + extra], np.float32),
       'cls_mask': np.zeros([1 + extra], bool),
   }
-  fields['cls_tokens'][:num] = vocab.batch_encode(
+  fields['cls_tokens'][:num] = tokenizer.batch_encode(
       [record['sentences'][j] for j in others], shapes.max_words)
   fields['cls_labels'][0] = fields['cls_mask'][0] = has_ranked
   fields['cls_labels'][1:1 + num] = is_visual[others]
@@ -191,7 +191,7 @@ class _TrainBatchBuilder:
   source: Sequence[Record]
   pairs: np.ndarray
   table: SentenceTable
-  vocab: tokenizer_lib.Tokenizer
+  tokenizer: tokenizer_lib.Tokenizer
   shapes: input_spec.InputSpec
   seed: int
   paintings: painting_inputs.RegionInputs | painting_inputs.ImageInputs
@@ -217,10 +217,10 @@ class _TrainBatchBuilder:
 
   def example(self, row: _RowSentences) -> dict[str, np.ndarray]:
     record = self.source[row.record]
-    cls_fields = _cls_fields(record, row, self.vocab, self.shapes)
+    cls_fields = _cls_fields(record, row, self.tokenizer, self.shapes)
     return {
         **self.paintings(record, row.rng),
-        'tokens': self.vocab.encode(record['sentences'][row.ranked], self.shapes.max_words),
+        'tokens': self.tokenizer.encode(record['sentences'][row.ranked], self.shapes.max_words),
         'painting': np.int32(row.record),
         **cls_fields,
     }

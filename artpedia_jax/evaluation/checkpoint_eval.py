@@ -102,7 +102,7 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
   inputs = input_spec.InputSpec.from_config(restored.config)
   source = _open_split(inputs, split_name)
   try:
-    split = eval_split.load_eval_split(inputs, source, restored.vocab)
+    split = eval_split.load_eval_split(inputs, source, restored.tokenizer)
   except ValueError as error:
     raise EvalError(str(error)) from error
   evaluator = evaluator_lib.SplitEvaluator(
@@ -128,7 +128,7 @@ def evaluate_checkpoint(workdir: str, step: str | int, split_name: str, *,
     report_path = str(report_lib.write_report(
         path.parent, result, chance,
         examples=_examples(evaluator, restored.variables, evaluation, images,
-                           restored.vocab, inputs.max_words),
+                           restored.tokenizer, inputs.max_words),
         probs=evaluation.scores.probs, is_visual=split.is_visual, i2t_ranks=ranks.i2t,
         t2i_ranks=ranks.t2i, basename=f'{split_name}_step{restored.step}'))
   return EvalResult(result, chance, str(path), report_path)

@@ -24,7 +24,7 @@ import tensorflow_datasets as tfds
 from artpedia_jax.data import eval_split
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
-from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.data import tokenizer as tokenizer_lib
 from artpedia_jax.inference import painting_files
 from tfds_artpedia import errors
 from tfds_artpedia import tfds_artpedia_dataset_builder  # pylint: disable=unused-import
@@ -161,7 +161,7 @@ def _years(records) -> np.ndarray:
 
 
 def open_split(spec: input_spec.InputSpec, split_name: str,
-               vocab: vocab_lib.Vocabulary, reader: painting_files.PaintingReader,
+               tokenizer: tokenizer_lib.Tokenizer, reader: painting_files.PaintingReader,
                key: str, catalogue: dict[str, np.ndarray] | None = None
                ) -> SplitCollection:
   """The split `split_name` of the dataset the model was trained on: from `catalogue`
@@ -171,7 +171,7 @@ def open_split(spec: input_spec.InputSpec, split_name: str,
   if catalogue is not None:
     return SplitCollection(name, key, catalogue, opener, reader)
   source = opener()
-  split = eval_split.load_eval_split(spec, source, vocab)
+  split = eval_split.load_eval_split(spec, source, tokenizer)
   catalogue = {'ids': split.painting_ids, 'titles': split.titles,
                'years': _years([source[i] for i in range(len(source))]),
                'sentence_texts': split.sentence_texts,

@@ -113,7 +113,7 @@ class Predictor:
                cache_dir: str | os.PathLike | None):
     self.step = restored.step
     self.inputs = input_spec.InputSpec.from_config(restored.config)
-    self.vocab = restored.vocab
+    self.tokenizer = restored.tokenizer
     self._variables = restored.variables
     # Collections in the evaluator's chunks; one painting's sentences in small ones
     # (most of an evaluation chunk would be padding); queries against resident paintings.
@@ -164,7 +164,7 @@ class Predictor:
     if entry is not None:
       self._encoded[key] = entry.encoded
     return painting_collection.open_split(
-        self.inputs, split_name, self.vocab, self.reader, key,
+        self.inputs, split_name, self.tokenizer, self.reader, key,
         catalogue=None if entry is None else entry.catalogue)
 
   def open_folder(self, folder: str | os.PathLike) -> painting_collection.FolderCollection:
@@ -180,16 +180,16 @@ class Predictor:
                                    encoded.take(np.asarray([index])))
 
   def _tokens(self, texts: list[str]) -> np.ndarray:
-    return self.vocab.batch_encode(texts, self.inputs.max_words)
+    return self.tokenizer.batch_encode(texts, self.inputs.max_words)
 
   def _words(self, text: str) -> list[tuple[str, list[int]]]:
     """The words the model reads in `text`, each with its token positions (several for a
     word that BERT splits into word pieces)."""
-    return self.vocab.alignment_words(text, self.inputs.max_words)
+    return self.tokenizer.alignment_words(text, self.inputs.max_words)
 
   def read_words(self, text: str) -> words_lib.WordsRead:
     """The words of `text` the model reads, split into those it knows and not."""
-    return words_lib.WordsRead.of([word for word, _ in self._words(text)], self.vocab)
+    return words_lib.WordsRead.of([word for word, _ in self._words(text)], self.tokenizer)
 
   # Encoding.
 
@@ -258,7 +258,7 @@ class Predictor:
                                             encoded.region_mask[0])
       result.append(AnnotatedSentence(
           text, float(scored.probs[j]), float(scored.scores[0, j]), alignment,
-          words_lib.WordsRead.of(words, self.vocab)))
+          words_lib.WordsRead.of(words, self.tokenizer)))
     return result
 
   def describe(self, painting: painting_files.Painting, candidates: list[str],
@@ -282,7 +282,7 @@ class Predictor:
     if not words.known:
       raise UnreadableQuery(
           f'no word of the query {query!r} is in the model\'s vocabulary of '
-          f'{len(self.vocab)} words ({", ".join(words.unknown)} unknown), so it matches '
+          f'{len(self.tokenizer)} words ({", ".join(words.unknown)} unknown), so it matches '
           'nothing; try other words.', words)
     return words
 

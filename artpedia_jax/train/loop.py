@@ -72,12 +72,12 @@ def _text_inputs(config, train_source, checkpointer) -> text_inputs.TextInputs:
   return text_inputs.build(config, train_source)
 
 
-def _word_embeddings(config, vocab):
+def _word_embeddings(config, tokenizer):
   if not config.vocab.glove_path:
     return None
-  matrix, missing = vocab_lib.load_glove(config.vocab.glove_path, vocab,
+  matrix, missing = vocab_lib.load_glove(config.vocab.glove_path, tokenizer,
                                           config.model.word_dim)
-  logging.info('GloVe: %d of %d words not found in %s.', missing, len(vocab),
+  logging.info('GloVe: %d of %d words not found in %s.', missing, len(tokenizer),
                config.vocab.glove_path)
   return matrix
 
@@ -131,24 +131,24 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
   train_source = pipeline.open_source(inputs, 'train')
   val_source = pipeline.open_source(inputs, 'validation')
   text = _text_inputs(config, train_source, checkpointer)
-  vocab = text.tokenizer
+  tokenizer = text.tokenizer
   pairs = pipeline.visual_pair_index(train_source)
   total_steps = total_train_steps(config, len(pairs))
 
   model = model_lib.init_model(
-      model_lib.ModelSpec.from_config(config), vocab_size=len(vocab),
+      model_lib.ModelSpec.from_config(config), vocab_size=len(tokenizer),
       feature_dim=painting_inputs.region_feature_dim(inputs, train_source),
       rngs=nnx.Rngs(config.seed),
-      word_embeddings=_word_embeddings(config, vocab),
+      word_embeddings=_word_embeddings(config, tokenizer),
       backbone_weights=config.model.backbone_weights,
       bert_config=text.bert_config, text_weights=text.weights_folder or '')
   graphdef, variables = model_lib.split(model)
   optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
   data_iter = pipeline.train_iterator(
-      inputs, train_source, vocab, process_index=jax.process_index(),
+      inputs, train_source, tokenizer, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
-      table=pipeline.sentence_table(train_source, vocab, inputs.max_words),
+      table=pipeline.sentence_table(train_source, tokenizer, inputs.max_words),
       local_devices=jax.local_device_count())
   restored_step = None
   if checkpointer.latest_step() is not None:
@@ -173,7 +173,7 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
                  data_iter, lambda local: sharding_lib.global_batch(mesh, local)),
              checkpointer=checkpointer,
              evaluator=_validation_evaluator(config, inputs, graphdef, mesh, train_source,
-                                             val_source, vocab),
+                                             val_source, tokenizer),
              early_stopping=early_stopping,
              text=text, writer=writer, total_steps=total_steps)
   stop = preemption.StopRequest()
@@ -185,9 +185,9 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
 
 
 def _validation_evaluator(config, inputs, graphdef, mesh, train_source, val_source,
-                          vocab) -> evaluation.SplitEvaluator:
+                          tokenizer) -> evaluation.SplitEvaluator:
   """Validation with the lexical baseline fit once, on the training split."""
-  split = eval_split.load_eval_split(inputs, val_source, vocab)
+  split = eval_split.load_eval_split(inputs, val_source, tokenizer)
   return evaluation.SplitEvaluator(
       device_scorer.DeviceScorer(graphdef, device_scorer.EvalSpec.from_config(config), mesh),
       split,

@@ -110,8 +110,8 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
   long_word = next(  # a word of two pieces, neither [UNK]
       word for word in vocab_lib.build_from_source(
           pipeline.open_source(_inputs(config), 'train'), min_count=1).words[2:]
-      if word.isalpha() and len(predictor.vocab.pieces(word).ids) == 2
-      and word in predictor.vocab)
+      if word.isalpha() and len(predictor.tokenizer.pieces(word).ids) == 2
+      and word in predictor.tokenizer)
   painting = predictor.open_split('validation').painting(0)
   [annotated] = predictor.annotate_sentences(painting, [f'the {long_word} qxzqxz'])
   assert [word.word for word in annotated.words] == ['the', long_word, 'qxzqxz']

@@ -41,7 +41,7 @@ def _evaluator_scores(workdir):
   """The test split's scores as the eval binary computes them."""
   restored = restore_lib.restore_model(str(workdir), 'latest')
   source = pipeline.open_source(_inputs(restored.config), 'test')
-  split = eval_split.load_eval_split(_inputs(restored.config), source, restored.vocab)
+  split = eval_split.load_eval_split(_inputs(restored.config), source, restored.tokenizer)
   scorer = device_scorer.DeviceScorer(restored.graphdef, _eval_spec(restored.config), restored.mesh)
   return evaluation.SplitEvaluator(scorer, split, split_name='test').run(
       restored.variables, step=restored.step).scores

@@ -112,6 +112,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
   with workdir_lock.hold(workdir):
+    dataset.prepare(config)
     checkpointer = checkpoint_lib.Checkpointer(
         os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints,
         criterion=config.best_metric)
@@ -122,7 +123,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 
 def _train(config, workdir, mesh, checkpointer) -> TrainResult:
-  dataset.prepare(config)
   train_source = pipeline.open_source(config, 'train')
   val_source = pipeline.open_source(config, 'validation')
   text = _text_inputs(config, train_source, checkpointer)

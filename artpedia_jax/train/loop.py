@@ -116,6 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   mesh = sharding_lib.make_mesh()
   config_checks.validate(config, num_devices=mesh.size)
   with workdir_lock.hold(workdir):
+    dataset.prepare(config)
     checkpointer = checkpoint_lib.Checkpointer(
         os.path.join(workdir, 'checkpoints'), keep=config.keep_checkpoints,
         criterion=config.best_metric)
@@ -126,7 +127,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 
 def _train(config, workdir, mesh, checkpointer) -> TrainResult:
-  dataset.prepare(config)
   inputs = input_spec.InputSpec.from_config(config)
   train_source = pipeline.open_source(inputs, 'train')
   val_source = pipeline.open_source(inputs, 'validation')

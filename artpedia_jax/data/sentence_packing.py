@@ -15,15 +15,18 @@ sentence. A shard is one device's share of the step's sentences (contiguous in t
 step's row-major (painting, slot) order), so packing and unpacking never cross devices.
 
 Compiled shapes: the width is a length bucket and the row count is rounded up to a
-multiple of ceil(N / ROW_STEPS) (capped at N), so a train step compiles for at most
-ROW_STEPS row counts per bucket; at batch 128 the packed rows vary by a few percent
-between batches, so in practice one or two.
+multiple of max(ceil(N / ROW_STEPS), MIN_ROW_STEP) (capped at N), so a train step
+compiles for at most ROW_STEPS row counts per bucket, and small shards (tests, many
+devices), whose fullest packing varies most between batches, for at most N / MIN_ROW_STEP;
+at batch 128 on one device the packed rows vary by a few percent between batches, so in
+practice one or two.
 """
 
 import numpy as np
 
 # Row counts in use per width: multiples of ceil(N / ROW_STEPS).
 ROW_STEPS = 16
+MIN_ROW_STEP = 4
 # The batch keys of a layout: `sentence` and `position`.
 KEYS = ('packed_sentence', 'packed_position')
 
@@ -47,7 +50,7 @@ def _first_fit_decreasing(lengths: np.ndarray, width: int) -> tuple[np.ndarray, 
 
 def row_count(needed: int, num_sentences: int) -> int:
   """`needed` rounded up to the next multiple of the row step, at most `num_sentences`."""
-  step = max(1, -(-num_sentences // ROW_STEPS))
+  step = max(MIN_ROW_STEP, -(-num_sentences // ROW_STEPS))
   return max(1, min(-(-needed // step) * step, num_sentences))
 
 

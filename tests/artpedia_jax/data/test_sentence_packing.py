@@ -33,12 +33,12 @@ def test_every_word_is_placed_once_in_order_and_rows_are_mostly_words():
 
 
 def test_real_fraction_counts_words_over_the_positions_the_encoder_runs():
-  tokens = np.array([[5, 6, 7, 0], [5, 0, 0, 0]], np.int32)
-  batch = {'tokens': tokens, 'cls_tokens': np.array([[[8, 9, 0, 0]], [[0, 0, 0, 0]]])}
-  assert sentence_packing.real_fraction(batch) == 6 / 16  # 4 sentences x 4 positions
+  one_word = np.array([5, 0, 0, 0], np.int32)
+  batch = {'tokens': np.tile(one_word, (8, 1)), 'cls_tokens': np.tile(one_word, (8, 1, 1))}
+  assert sentence_packing.real_fraction(batch) == 16 / 64  # 16 sentences x 4 positions
   packed = sentence_packing.with_layout(batch, shards=1)
-  assert packed['packed_sentence'].shape == (1, 2, 4)  # 3 + 2 + 1 words in 2 rows
-  assert sentence_packing.real_fraction(packed) == 6 / 8
+  assert packed['packed_sentence'].shape == (1, 4, 4)  # 16 one-word sentences in 4 rows
+  assert sentence_packing.real_fraction(packed) == 1.0
 
 
 def test_a_sentence_as_long_as_the_row_fits_and_one_word_more_is_refused():

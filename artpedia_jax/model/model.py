@@ -351,10 +351,18 @@ class ArtpediaModel(nnx.Module):
   def _encode_bert(self, tokens: Array, packing: packed_rows.PackedRows | None,
                    dropout_key: Array | None) -> tuple[Array, Array]:
     """`encode_sentences` for BERT: one sentence per row, or packed rows where each
-    sentence attends to itself and numbers its positions from 0."""
+    sentence attends to itself and numbers its positions from 0.
+
+    With BERT's dropout on (training with a non-zero rate) the rows stay padded: its masks
+    are drawn over the layer's [rows, positions] layout, so in packed rows they would
+    depend on the packing, hence on the device count, which padded rows do not.
+    """
     pad = self.bert.config.pad_token_id
     token_mask = tokens != pad
     word_mask = bert.word_piece_mask(token_mask)
+    config = self.bert.config
+    if dropout_key is not None and (config.hidden_dropout or config.attention_dropout):
+      packing = None
     if packing is None:
       hidden = self.bert(tokens, token_mask, dropout_key=dropout_key)
       projected = self.text_projection(hidden)

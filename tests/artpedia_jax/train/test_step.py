@@ -1,6 +1,8 @@
 """The objective against a numpy reference, and the sharded train step: same loss and
 gradients on 8 devices as on 1, linear memory, skipped non-finite steps."""
 
+import dataclasses
+
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -170,6 +172,27 @@ def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(enc
   floor = 1e-5 * float(optax.tree.norm(grads_padded))
   for got, want in zip(jax.tree.leaves(grads_packed), jax.tree.leaves(grads_padded)):
     assert np.linalg.norm(got - want) <= max(1e-5 * np.linalg.norm(want), floor)
+
+
+def test_bert_with_its_dropout_on_encodes_padded_rows_whatever_the_packing():
+  """BERT's dropout masks follow the rows' layout, so with dropout on a packing is not
+  used: the masks (and the result) stay those of the padded rows, whatever the devices."""
+  config = train_fixtures.tiny_config(text_encoder='bert')
+  dropping = dataclasses.replace(_TINY_BERT, hidden_dropout=0.1, attention_dropout=0.1)
+  model = model_lib.ArtpediaModel(
+      model_lib.ModelSpec.from_config(config), vocab_size=train_fixtures.VOCAB_SIZE,
+      feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0), bert_config=dropping)
+  batch = train_fixtures.synthetic_batch(config, batch_size=32, seed=5)
+  packed = sentence_packing.with_layout(batch, shards=2)
+  sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
+  tokens = sentences.reshape(-1, sentences.shape[-1])
+  key = train_step.dropout_key(config.seed, jnp.asarray(1))
+  padded_w, _ = model.encode_sentences(tokens, dropout_key=key)
+  packed_w, _ = model.encode_sentences(tokens, dropout_key=key,
+                                       packing=train_step.step_packing(packed))
+  np.testing.assert_array_equal(packed_w, padded_w)
+  without_dropout_w, _ = model.encode_sentences(tokens)
+  assert not np.allclose(padded_w, without_dropout_w)  # the dropout was on
 
 
 # ------------------------------------------------------------- the objective, by hand

@@ -14,15 +14,11 @@ import os
 import pathlib
 
 MANIFEST = 'artpedia_checksums.json'
-_CHUNK_BYTES = 1 << 20
 
 
 def _digest(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
   with open(path, 'rb') as f:
-    while chunk := f.read(_CHUNK_BYTES):
-      digest.update(chunk)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _files(step_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -44,7 +44,6 @@ TOKENIZER_FILE = 'tokenizer.json'
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
 # A hub id: `name` or `owner/name`, letters, digits and `-_.` (no path syntax).
 _HUB_ID = re.compile(r'[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?')
-_HASH_CHUNK = 1 << 20
 _PREFIX = 'bert.'
 _SKIPPED_PREFIXES = ('pooler.', 'cls.')
 _SKIPPED_KEYS = ('embeddings.position_ids',)
@@ -89,11 +88,8 @@ def is_hub_id(name: str) -> bool:
 
 
 def _sha256(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
   with open(path, 'rb') as f:
-    while chunk := f.read(_HASH_CHUNK):
-      digest.update(chunk)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _download(hub_id: str) -> str:

@@ -44,7 +44,8 @@ def _open_split(spec: input_spec.InputSpec, split: str, **kwargs):
 
 
 def _examples(evaluator: evaluator_lib.SplitEvaluator, variables,
-              evaluation: evaluator_lib.SplitEvaluation, images, tokenizer: tokenizer_lib.Tokenizer,
+              evaluation: evaluator_lib.SplitEvaluation, images,
+              tokenizer: tokenizer_lib.Tokenizer,
               max_words: int) -> list[report_lib.Example]:
   """A few paintings with their top-5 sentences and one sentence's word alignment (a
   word split into word pieces aligned by the mean of its pieces' scores)."""
@@ -73,7 +74,8 @@ def _examples(evaluator: evaluator_lib.SplitEvaluator, variables,
   return examples
 
 
-def _pooled_retrieval(restored: restore_lib.RestoredModel, evaluator: evaluator_lib.SplitEvaluator,
+def _pooled_retrieval(restored: restore_lib.RestoredModel,
+                      evaluator: evaluator_lib.SplitEvaluator,
                       paintings: device_scoring.HostEncodedPaintings) -> dict:
   """Retrieval metrics of the same encoders under the `pooled` scorer."""
   graphdef = restore_lib.model_graphdef(restored, score='pooled')
@@ -89,7 +91,7 @@ def _pooled_retrieval(restored: restore_lib.RestoredModel, evaluator: evaluator_
 class EvalResult:
   metrics: dict
   chance: dict
-  evaluator_lib.metrics_path: str
+  metrics_path: str
   report_path: str | None
 
 

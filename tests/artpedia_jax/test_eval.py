@@ -136,7 +136,7 @@ def test_checkpoint_trained_on_8_devices_evaluates_on_1(trained):
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
   result = subprocess.run(
       [sys.executable, '-c', 'import jax; assert jax.device_count() == 1; '
-       'from artpedia_jax import evaluation as e; import json; '
+       'from artpedia_jax.evaluation import checkpoint_eval as e; import json; '
        f'print(json.dumps(e.evaluate_checkpoint({str(workdir)!r}, "latest", "validation", '
        'write_report=False).metrics))'],
       cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300, env=env)

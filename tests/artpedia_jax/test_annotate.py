@@ -4,6 +4,7 @@ import json
 import re
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from artpedia_jax.data import input_spec
@@ -15,6 +16,7 @@ from tfds_artpedia import regions as regions_lib
 
 def _inputs(config) -> input_spec.InputSpec:
   return input_spec.InputSpec.from_config(config)
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group('trained_model')]
 
@@ -29,7 +31,7 @@ def painting_files_of_a_test_painting(sample_data_dir, tmp_path_factory):
   record = pipeline.open_source(_inputs(e2e_helpers.e2e_config(sample_data_dir)), 'test')[0]
   image = folder / 'painting.jpg'
   image.write_bytes(record['image'])
-  width, height = pipeline.Image.open(image).size
+  width, height = Image.open(image).size
   npz = folder / 'painting.npz'
   np.savez(npz, features=record['regions']['features'],
            boxes=regions_lib.pixel_boxes(record['regions']['boxes'], width, height),

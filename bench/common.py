@@ -103,6 +103,23 @@ def random_tokens(rng: np.random.Generator, shape: tuple[int, ...], max_words: i
   return np.where(np.arange(max_words) < lengths[..., None], words, 0).astype(np.int32)
 
 
+def with_bert_sentences(batch: dict[str, np.ndarray], config, rng: np.random.Generator,
+                        vocab_size: int, pieces_per_word: float) -> dict[str, np.ndarray]:
+  """`batch` with its sentences replaced by BERT's: [CLS] pieces [SEP] (random piece ids
+  at least 1000, past the special tokens) of real-Artpedia word counts, at most
+  max_words pieces, padded with 0 to their length bucket."""
+  slots = 1 + pipeline.extra_cls_sentences(config.dataset.cls_sentences)
+  t = config.dataset.max_words
+  words = artpedia_lengths(rng, (config.batch_size, slots), t)
+  pieces = np.minimum(np.rint(words * pieces_per_word).astype(np.int64) + 2, t)
+  tokens = rng.integers(1000, vocab_size, (config.batch_size, slots, t), dtype=np.int32)
+  tokens = np.where(np.arange(t) < pieces[..., None], tokens, 0).astype(np.int32)
+  width = length_buckets.width_for(pieces.max(),
+                                   input_spec.InputSpec.from_config(config).bucket_widths)
+  tokens = length_buckets.trim(tokens, width)
+  return batch | {'tokens': tokens[:, 0], 'cls_tokens': tokens[:, 1:]}
+
+
 def random_sentence_fields(rng: np.random.Generator, config,
                            vocab_size: int) -> dict[str, np.ndarray]:
   """The sentence fields of a training batch (`tokens`, `cls_*`, in the pipeline's

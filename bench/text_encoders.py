@@ -37,7 +37,6 @@ import numpy as np
 from artpedia_jax import console
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import length_buckets
-from artpedia_jax.data import pipeline
 from artpedia_jax.data import sentence_packing
 from artpedia_jax.model import bert
 from artpedia_jax.model import model as model_lib
@@ -81,16 +80,7 @@ def _host_batch(config, encoder: str) -> dict[str, np.ndarray]:
   vocab = _VOCAB_SIZE.value if encoder == 'bigru' else MINILM.vocab_size
   batch = common.synthetic_batch(config, rng, _FEATURE_DIM.value, vocab)
   if encoder == 'bert':
-    slots = 1 + pipeline.extra_cls_sentences(config.dataset.cls_sentences)
-    t = config.dataset.max_words
-    words = common.artpedia_lengths(rng, (config.batch_size, slots), t)
-    pieces = np.minimum(np.rint(words * _PIECES_PER_WORD).astype(np.int64) + 2, t)
-    tokens = rng.integers(1000, vocab, (config.batch_size, slots, t), dtype=np.int32)
-    tokens = np.where(np.arange(t) < pieces[..., None], tokens, 0).astype(np.int32)
-    width = length_buckets.width_for(pieces.max(),
-                                     input_spec.InputSpec.from_config(config).bucket_widths)
-    tokens = length_buckets.trim(tokens, width)
-    batch |= {'tokens': tokens[:, 0], 'cls_tokens': tokens[:, 1:]}
+    batch = common.with_bert_sentences(batch, config, rng, vocab, _PIECES_PER_WORD)
   return batch
 
 

@@ -103,6 +103,8 @@ def base_config() -> ml_collections.ConfigDict:
   # without usable image features.
   c.loss.rank_weight = 1.0
   c.loss.cls_weight = 1.0
+  # The classifier's weight on visual sentences; -1: the one that corrects its draws (half
+  # of each kind) to the training split's share of visual sentences (docs/design.md §6.3).
   c.loss.cls_pos_weight = 1.0
 
   c.optimizer = ml_collections.ConfigDict()

@@ -150,6 +150,28 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   return num_visual > 0, rng.permutation(others)
 
 
+def classifier_visual_shares(table: SentenceTable, pairs: np.ndarray,
+                             cls_sentences: int) -> tuple[float, float]:
+  """(visual share of the split's sentences, expected visual share of the classifier's
+  training draws).
+
+  The draws differ from the split: every visual sentence starts a row of its painting
+  (`pairs`), and each row takes half of each class where the painting has both
+  (`_sample_cls_sentences`), so with two sentences or more visual ones are
+  over-represented and a classifier trained on the draws calls too many sentences visual
+  (with one, contextual ones); `losses.prior_pos_weight` corrects for it.
+  """
+  visual = np.array([v.sum() for v in table.is_visual])
+  contextual = np.array([v.size for v in table.is_visual]) - visual
+  rows = np.bincount(np.asarray(pairs)[:, 0], minlength=visual.size)
+  drawn_visual = np.minimum(visual, np.maximum(cls_sentences // 2,
+                                               cls_sentences - contextual))
+  drawn_contextual = np.minimum(contextual, cls_sentences - drawn_visual)
+  drawn = np.sum(rows * (drawn_visual + drawn_contextual))
+  return (float(visual.sum() / max(visual.sum() + contextual.sum(), 1)),
+          float(np.sum(rows * drawn_visual) / max(drawn, 1)))
+
+
 @dataclasses.dataclass(frozen=True)
 class _RowSentences:
   """The sentences of one row: its ranking sentence and its classifier draw."""

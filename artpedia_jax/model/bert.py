@@ -17,7 +17,9 @@ Dropout is BERT's own, where it was pre-trained with it (its `config.json` rates
 embeddings' output, on the attention probabilities, and on each block's output before
 its residual sum. It is on only when a call passes a `dropout_key` (training); the key
 is a function of the run's seed and step (see `train.step.dropout_key`), so the encoder
-keeps no RNG state and a resumed run draws the same masks.
+keeps no RNG state and a resumed run draws the same masks. The masks are drawn per
+(sentence, position) and laid out as the rows are (`DropoutLayout`), so packed rows drop
+what padded ones drop: the result depends neither on the packing nor on the device count.
 
 `frozen_layers` = k > 0 stops the gradient after the embeddings and the first k layers:
 their parameters get exactly zero gradients (none is computed for them), so they neither
@@ -26,12 +28,14 @@ move nor count in the gradient's global norm.
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
 
 from artpedia_jax.model import dropout as dropout_lib
+from artpedia_jax.model import packed_rows
 
 Array = jax.Array
 _INIT_STD = 0.02  # BERT's initializer_range: random init when no weights are imported
@@ -63,6 +67,35 @@ class BertConfig:
 # The shape of bert-base-uncased (110M parameters with the pooler).
 BERT_BASE = BertConfig(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12,
                        intermediate_size=3072, max_positions=512)
+
+
+class DropoutLayout(NamedTuple):
+  """Where the encoder's dropout masks come from: drawn over the `num_sentences` sentences
+  of `width` positions, then laid out as the rows are: one sentence a row (no `packing`)
+  or packed end to end (`packed_rows`)."""
+  num_sentences: int
+  width: int
+  packing: packed_rows.PackedRows | None = None
+
+  def hidden_keep(self, key: Array, rate: float, features: int) -> Array:
+    """bool [rows, W, features]: the hidden entries dropout keeps."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, (self.num_sentences, self.width, features))
+    return keep if self.packing is None else packed_rows.pack(self.packing, keep, fill=False)
+
+  def attention_keep(self, key: Array, rate: float, heads: int) -> Array:
+    """bool [rows, heads, W, W]: the attention probabilities (query, key) dropout keeps."""
+    keep = jax.random.bernoulli(key, 1.0 - rate,
+                                (self.num_sentences, self.width, self.width, heads))
+    if self.packing is not None:
+      keep = packed_rows.pack_pairs(self.packing, keep, fill=False)
+    return jnp.moveaxis(keep, -1, 1)
+
+
+def _hidden_dropout(x: Array, rate: float, key: Array | None,
+                    layout: DropoutLayout) -> Array:
+  if key is None or not rate:
+    return x
+  return dropout_lib.apply_keep(x, layout.hidden_keep(key, rate, x.shape[-1]), rate)
 
 
 def _linear(in_features: int, out_features: int, dtype, rngs: nnx.Rngs) -> nnx.Linear:
@@ -126,14 +159,15 @@ class BertLayer(nnx.Module):
     """[B, T, H] → [B, T, heads, H / heads]."""
     return x.reshape(*x.shape[:-1], self.num_heads, -1)
 
-  def attention(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
+  def attention(self, x: Array, mask: Array, dropout_key: Array | None = None,
+                dropout_layout: DropoutLayout | None = None) -> Array:
     """Self-attention over the keys `mask` allows: [B, T] the real tokens of each row, or
     [B, T, T] per query (packed rows). Logits and softmax in float32.
 
     Without dropout (evaluation, inference, or a zero rate) through
     `jax.nn.dot_product_attention`, the backend's fused kernel where it has one; a
     `dropout_key` (training) forms the probabilities explicitly so that dropout can drop
-    them, as BERT was trained.
+    them, as BERT was trained (masks from `dropout_layout`).
     """
     q, k, v = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
     mask = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
@@ -143,19 +177,24 @@ class BertLayer(nnx.Module):
       logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
       logits = jnp.where(mask, logits / math.sqrt(q.shape[-1]),
                          jnp.finfo(jnp.float32).min)
-      weights = dropout_lib.dropout(jax.nn.softmax(logits, axis=-1),
-                                    self.attention_dropout, dropout_key)
+      keep = dropout_layout.attention_keep(dropout_key, self.attention_dropout,
+                                           self.num_heads)
+      weights = dropout_lib.apply_keep(jax.nn.softmax(logits, axis=-1), keep,
+                                       self.attention_dropout)
       context = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
     return self.attention_output(context.reshape(x.shape))
 
-  def __call__(self, x: Array, mask: Array, dropout_key: Array | None = None) -> Array:
-    """One layer; a `dropout_key` (training) turns on its dropout."""
+  def __call__(self, x: Array, mask: Array, dropout_key: Array | None = None,
+               dropout_layout: DropoutLayout | None = None) -> Array:
+    """One layer; a `dropout_key` (training) turns on its dropout, its masks drawn as
+    `dropout_layout` says."""
     keys = [None] * 3 if dropout_key is None else list(jax.random.split(dropout_key, 3))
-    attended = dropout_lib.dropout(self.attention(x, mask, keys[0]), self.hidden_dropout,
-                                   keys[1])
+    attended = _hidden_dropout(self.attention(x, mask, keys[0], dropout_layout),
+                               self.hidden_dropout, keys[1], dropout_layout)
     x = self.attention_norm(x + attended)
     inner = jax.nn.gelu(self.intermediate(x), approximate=False)
-    output = dropout_lib.dropout(self.output(inner), self.hidden_dropout, keys[2])
+    output = _hidden_dropout(self.output(inner), self.hidden_dropout, keys[2],
+                             dropout_layout)
     return self.output_norm(x + output)
 
 
@@ -176,11 +215,15 @@ class BertEncoder(nnx.Module):
 
   def __call__(self, token_ids: Array, mask: Array | None = None,
                token_type_ids: Array | None = None, positions: Array | None = None, *,
-               dropout_key: Array | None = None) -> Array:
+               dropout_key: Array | None = None,
+               dropout_layout: DropoutLayout | None = None) -> Array:
     """`mask` [B, T]: real tokens (default: ids other than the config's pad id), or
     [B, T, T]: the keys each query attends to; `positions` [B, T]: position ids
     (default: the index in the row); `dropout_key`: training, BERT's dropout on (see the
-    module docstring)."""
+    module docstring), its masks drawn as `dropout_layout` says (default: a sentence a
+    row)."""
+    if dropout_layout is None:
+      dropout_layout = DropoutLayout(*token_ids.shape)
     if mask is None:
       mask = token_ids != self.config.pad_token_id
     if token_type_ids is None:
@@ -188,10 +231,10 @@ class BertEncoder(nnx.Module):
     # One key per stage: the embeddings, then each layer.
     keys = ([None] * (len(self.layers) + 1) if dropout_key is None
             else list(jax.random.split(dropout_key, len(self.layers) + 1)))
-    x = dropout_lib.dropout(self.embeddings(token_ids, token_type_ids, positions),
-                            self.config.hidden_dropout, keys[0])
+    x = _hidden_dropout(self.embeddings(token_ids, token_type_ids, positions),
+                        self.config.hidden_dropout, keys[0], dropout_layout)
     for index, layer in enumerate(self.layers, start=1):
-      x = layer(x, mask, keys[index])
+      x = layer(x, mask, keys[index], dropout_layout)
       if index == self.frozen_layers:  # the frozen part ends here
         x = jax.lax.stop_gradient(x)
     return x

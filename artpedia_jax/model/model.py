@@ -351,18 +351,11 @@ class ArtpediaModel(nnx.Module):
   def _encode_bert(self, tokens: Array, packing: packed_rows.PackedRows | None,
                    dropout_key: Array | None) -> tuple[Array, Array]:
     """`encode_sentences` for BERT: one sentence per row, or packed rows where each
-    sentence attends to itself and numbers its positions from 0.
-
-    With BERT's dropout on (training with a non-zero rate) the rows stay padded: its masks
-    are drawn over the layer's [rows, positions] layout, so in packed rows they would
-    depend on the packing, hence on the device count, which padded rows do not.
-    """
+    sentence attends to itself and numbers its positions from 0 (BERT's dropout masks
+    drawn per sentence position, `bert.DropoutLayout`, so they do not depend on it)."""
     pad = self.bert.config.pad_token_id
     token_mask = tokens != pad
     word_mask = bert.word_piece_mask(token_mask)
-    config = self.bert.config
-    if dropout_key is not None and (config.hidden_dropout or config.attention_dropout):
-      packing = None
     if packing is None:
       hidden = self.bert(tokens, token_mask, dropout_key=dropout_key)
       projected = self.text_projection(hidden)
@@ -370,7 +363,8 @@ class ArtpediaModel(nnx.Module):
       rows = packed_rows.pack(packing, tokens, fill=pad)
       segments = packing.segments
       attends = (segments[:, :, None] == segments[:, None, :]) & (rows != pad)[:, None, :]
-      hidden = self.bert(rows, attends, positions=packing.positions, dropout_key=dropout_key)
+      hidden = self.bert(rows, attends, positions=packing.positions, dropout_key=dropout_key,
+                         dropout_layout=bert.DropoutLayout(*tokens.shape, packing))
       projected = packed_rows.unpack(packing, self.text_projection(hidden), *tokens.shape)
     kept = word_mask.at[:, 0].set(True) if self.sentence_pooling == 'cls' else word_mask
     return _masked_unit(projected, kept), word_mask

@@ -52,6 +52,25 @@ def unpack(layout: PackedRows, rows: Array, num_sentences: int, width: int) -> A
   return _unpack_differentiable(layout, rows, num_sentences, width)
 
 
+def pack_pairs(layout: PackedRows, x: Array, fill=0) -> Array:
+  """Per word-pair arrays of sentences x [S·N, T, T, ...] (a query word, a key word of the
+  same sentence) → packed rows [S·rows, W, W, ...]: at (row, a, b) the entry of position
+  a's sentence for the words a and b hold; `fill` where a is padding or b holds another
+  sentence (for attention: pairs a mask excludes anyway)."""
+  shards = layout.sentence.shape[0]
+  per_shard = x.reshape(shards, -1, *x.shape[1:])
+  trailing = (1,) * (x.ndim - 3)
+
+  def one_shard(x_s, sentence, position):
+    values = x_s.at[sentence[:, :, None], position[:, :, None], position[:, None, :]].get(
+        mode='fill', fill_value=fill)
+    same = sentence[:, :, None] == sentence[:, None, :]
+    return jnp.where(same.reshape(*same.shape, *trailing), values, fill)
+
+  packed = jax.vmap(one_shard)(per_shard, layout.sentence, layout.position)
+  return packed.reshape(-1, *packed.shape[2:])
+
+
 def _gather_rows(layout: PackedRows, x: Array, fill) -> Array:
   shards = layout.sentence.shape[0]
   per_shard = x.reshape(shards, -1, *x.shape[1:])

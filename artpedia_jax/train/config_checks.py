@@ -187,6 +187,9 @@ def problems(config: ml_collections.ConfigDict, num_devices: int) -> list[str]:
   for key in ('rank_weight', 'cls_weight'):
     if config.loss[key] < 0:
       found.append(f'loss.{key}={config.loss[key]!r}: must be >= 0')
+  if config.loss.cls_pos_weight != -1 and not config.loss.cls_pos_weight > 0:
+    found.append(f'loss.cls_pos_weight={config.loss.cls_pos_weight!r}: must be > 0, or -1 '
+                 "to correct the classifier's draws to the training split's balance")
   if config.loss.rank_weight == 0 and config.loss.cls_weight == 0:
     found.append('loss.rank_weight=0 and loss.cls_weight=0: nothing to train, set '
                  'either above 0')

@@ -32,6 +32,7 @@ from artpedia_jax.model import model as model_lib
 from artpedia_jax.model import text_inputs
 from artpedia_jax.parallel import sharding as sharding_lib
 from artpedia_jax.train import config_checks
+from artpedia_jax.train import losses
 from artpedia_jax.train import metric_window
 from artpedia_jax.train import metric_writers
 from artpedia_jax.train import model_selection
@@ -107,6 +108,22 @@ class _Run:
   total_steps: int
 
 
+def _step_spec(config: ml_collections.ConfigDict, table: pipeline.SentenceTable,
+               pairs: np.ndarray) -> train_step_lib.StepSpec:
+  """The step's settings; `loss.cls_pos_weight=-1` becomes the weight that corrects the
+  classifier's draws to the training split's share of visual sentences."""
+  spec = train_step_lib.StepSpec.from_config(config)
+  if config.loss.cls_pos_weight != -1:
+    return spec
+  split_share, sampled_share = pipeline.classifier_visual_shares(
+      table, pairs, config.dataset.cls_sentences)
+  weight = losses.prior_pos_weight(split_share, sampled_share)
+  logging.info('Classifier: %.1f%% of the training split is visual, %.1f%% of its draws; '
+               'loss.cls_pos_weight=-1 weighs visual sentences %.3f.',
+               100 * split_share, 100 * sampled_share, weight)
+  return dataclasses.replace(spec, loss=dataclasses.replace(spec.loss, cls_pos_weight=weight))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainResult:
   """Trains `config` in `workdir` (resuming from its last checkpoint, if any).
 
@@ -145,11 +162,11 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
   graphdef, variables = model_lib.split(model)
   optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps)
   state = sharding_lib.replicate(mesh, train_step_lib.init_state(variables, optimizer.tx))
+  table = pipeline.sentence_table(train_source, tokenizer, inputs.max_words)
   data_iter = pipeline.train_iterator(
       inputs, train_source, tokenizer, process_index=jax.process_index(),
       process_count=jax.process_count(), seed=config.seed, pairs=pairs,
-      table=pipeline.sentence_table(train_source, tokenizer, inputs.max_words),
-      local_devices=jax.local_device_count())
+      table=table, local_devices=jax.local_device_count())
   restored_step = None
   if checkpointer.latest_step() is not None:
     restored_step, state = checkpointer.restore(
@@ -168,7 +185,7 @@ def _train(config, workdir, mesh, checkpointer) -> TrainResult:
   writer = metric_writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
   run = _Run(config=config, workdir=workdir, mesh=mesh,
              train_step=train_step_lib.make_train_step(
-                 graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh),
+                 graphdef, optimizer, _step_spec(config, table, pairs), mesh),
              data_iter=prefetch.DevicePrefetcher(
                  data_iter, lambda local: sharding_lib.global_batch(mesh, local)),
              checkpointer=checkpointer,

@@ -90,6 +90,16 @@ def infonce_loss(scores: Array, same_painting: Array, log_temperature: Array) ->
   return 0.5 * (jnp.mean(image_to_text) + jnp.mean(text_to_image))
 
 
+def prior_pos_weight(split_share: float, sampled_share: float) -> float:
+  """The positive weight that makes a classifier trained on draws with `sampled_share`
+  positives estimate p(visual) at the split's prior `split_share`: reweighting each class
+  by (its split share / its sampled share) moves the optimum of the cross-entropy to the
+  split's class balance; only the ratio of the two weights matters to the optimum."""
+  if not 0 < split_share < 1 or not 0 < sampled_share < 1:
+    return 1.0  # one class only: there is no balance to correct
+  return (split_share * (1 - sampled_share)) / (sampled_share * (1 - split_share))
+
+
 def classification_loss(
     logits: Array, labels: Array, mask: Array, *, pos_weight: float
 ) -> tuple[Array, Array]:

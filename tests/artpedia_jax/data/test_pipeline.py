@@ -196,6 +196,22 @@ def test_classifier_sentences_are_balanced_and_labelled(source, vocab, cls_sente
       assert len({tuple(x) for x in classifier[mask]}) == mask.sum()
 
 
+@pytest.mark.parametrize('cls_sentences', [1, 2, 4])
+def test_classifier_visual_shares_are_the_splits_and_what_an_epochs_draws_hold(
+    source, vocab, cls_sentences):
+  config = _config()
+  config.dataset.cls_sentences = cls_sentences
+  epoch = _batches(config, source, vocab, steps=NUM_PAIRS // config.batch_size)
+  drawn = np.concatenate([b['cls_labels'][b['cls_mask']] for b in epoch])
+  table = pipeline.sentence_table(source, vocab, config.dataset.max_words)
+  split_share, sampled_share = pipeline.classifier_visual_shares(
+      table, pipeline.visual_pair_index(source), cls_sentences)
+  assert split_share == sum(NUM_VISUAL) / (sum(NUM_VISUAL) + sum(NUM_CONTEXTUAL))
+  np.testing.assert_allclose(sampled_share, drawn.astype(np.float64).mean(), rtol=1e-12)
+  if cls_sentences > 1:  # visual sentences are over-represented (one alone: contextual)
+    assert sampled_share > split_share
+
+
 def test_batches_are_padded_to_the_global_batch_bucket(source, vocab):
   """Sentences of 5 and 6 words: buckets (4, 8) pad to 8 words on every process, and
   cutting removes padding only."""

@@ -293,9 +293,9 @@ def test_frozen_layers_get_zero_gradients_and_stay_out_of_the_clip_norm(bert_fol
 
   def gradients(model):
     graph, state = model_lib.split(model)
-    return jax.grad(lambda p: train_step.objective(
+    return jax.jit(jax.grad(lambda p: train_step.objective(
         model_lib.merge(graph, {'params': p, 'model_state': {}}), batch,
-        train_step.StepSpec.from_config(config), step=0)[0])(state['params'])
+        train_step.StepSpec.from_config(config), step=0)[0]))(state['params'])
 
   def norm(grads, keep):
     return np.sqrt(sum(np.sum(np.square(g)) for g, label in

@@ -36,6 +36,7 @@ def test_shipped_configs_are_valid_on_8_devices(get_config):
     ('model.dropout', 1.0, 'model.dropout=1.0: must be in'),
     ('model.word_dropout', -0.1, 'model.word_dropout=-0.1'),
     ('loss.rank_weight', -1.0, 'loss.rank_weight=-1.0'),
+    ('loss.cls_pos_weight', 0.0, 'loss.cls_pos_weight=0.0: must be > 0, or -1'),
     ('best_metric', 'loss', "best_metric='loss'"),
     ('early_stopping_patience', -1, 'early_stopping_patience=-1'),
     ('model.dtype', 'float16', 'model.dtype='),

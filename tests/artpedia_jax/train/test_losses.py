@@ -106,3 +106,22 @@ def test_classification_loss_all_masked_is_zero_with_zero_gradient():
   grad = jax.grad(lambda x: losses.classification_loss(
       x, labels, mask, pos_weight=1.0)[0])(logits)
   np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize('split_share, sampled_share', [(0.33, 0.6), (0.5, 0.5), (0.8, 0.4)])
+def test_prior_pos_weight_moves_the_optimum_to_the_split_share(split_share, sampled_share):
+  """A constant logit fit to draws with `sampled_share` positives under the weight ends at
+  p = the split's share, not the draws'."""
+  labels = (np.arange(1000) < 1000 * sampled_share).astype(np.float32)
+  mask = np.ones_like(labels, bool)
+  weight = losses.prior_pos_weight(split_share, sampled_share)
+  loss = lambda z: losses.classification_loss(jnp.full(labels.shape, z), labels, mask,
+                                              pos_weight=weight)[0]
+  z = 0.0
+  for _ in range(200):  # Newton's method on the convex loss of one scalar
+    z -= jax.grad(loss)(z) / jax.grad(jax.grad(loss))(z)
+  np.testing.assert_allclose(jax.nn.sigmoid(z), split_share, rtol=1e-4)
+
+
+def test_prior_pos_weight_leaves_a_one_class_split_alone():
+  assert losses.prior_pos_weight(1.0, 0.7) == losses.prior_pos_weight(0.3, 0.0) == 1.0

@@ -120,14 +120,17 @@ _TINY_BERT = bert.BertConfig(vocab_size=train_fixtures.VOCAB_SIZE, hidden_size=1
                              max_positions=40)
 
 
-def _packing_case(encoder):
+def _packing_case(encoder, bert_dropout=0.0):
   """(config, model, padded batch, packed batch): 32 pairs, 4 classifier slots, in 2
-  shards; the bi-GRU with its dropouts on (their masks are drawn per sentence word)."""
+  shards; the bi-GRU with its dropouts on (their masks are drawn per sentence word), BERT
+  with its own at `bert_dropout` (its masks drawn per sentence position)."""
   if encoder == 'bert':
     config = train_fixtures.tiny_config(text_encoder='bert')
     model = model_lib.ArtpediaModel(
         model_lib.ModelSpec.from_config(config), vocab_size=train_fixtures.VOCAB_SIZE,
-        feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0), bert_config=_TINY_BERT)
+        feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0),
+        bert_config=dataclasses.replace(_TINY_BERT, hidden_dropout=bert_dropout,
+                                        attention_dropout=bert_dropout))
   else:
     config = train_fixtures.tiny_config(dropout=0.5, word_dropout=0.25)
     model = train_fixtures.tiny_model(config)
@@ -138,9 +141,11 @@ def _packing_case(encoder):
   return config, model, batch, packed
 
 
-@pytest.mark.parametrize('encoder', model_lib.TEXT_ENCODERS)
-def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(encoder):
-  config, model, padded, packed = _packing_case(encoder)
+@pytest.mark.parametrize('encoder, bert_dropout',
+                         [('bigru', 0.0), ('bert', 0.0), ('bert', 0.1)])
+def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(
+    encoder, bert_dropout):
+  config, model, padded, packed = _packing_case(encoder, bert_dropout)
   key = train_step.dropout_key(config.seed, jnp.asarray(1))
   sentences = np.concatenate([padded['tokens'][:, None], padded['cls_tokens']], axis=1)
   b, slots, t = sentences.shape
@@ -154,8 +159,13 @@ def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(enc
     return (model.pairwise_scores(v, rmask, w[::slots], wmask[::slots], block_size=8),
             jax.nn.sigmoid(model.classify(v[own], rmask[own], w, wmask)))
 
+  outputs = jax.jit(outputs)
   for got, want in zip(outputs(packed), outputs(padded)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  if bert_dropout:  # it was on: without a key (evaluation) the vectors differ
+    assert not np.allclose(model.encode_sentences(sentences.reshape(b * slots, t))[0],
+                           model.encode_sentences(sentences.reshape(b * slots, t),
+                                                  dropout_key=key)[0])
 
   graphdef, variables = model_lib.split(model)
 
@@ -172,27 +182,6 @@ def test_packed_sentences_give_the_padded_scores_probabilities_and_gradients(enc
   floor = 1e-5 * float(optax.tree.norm(grads_padded))
   for got, want in zip(jax.tree.leaves(grads_packed), jax.tree.leaves(grads_padded)):
     assert np.linalg.norm(got - want) <= max(1e-5 * np.linalg.norm(want), floor)
-
-
-def test_bert_with_its_dropout_on_encodes_padded_rows_whatever_the_packing():
-  """BERT's dropout masks follow the rows' layout, so with dropout on a packing is not
-  used: the masks (and the result) stay those of the padded rows, whatever the devices."""
-  config = train_fixtures.tiny_config(text_encoder='bert')
-  dropping = dataclasses.replace(_TINY_BERT, hidden_dropout=0.1, attention_dropout=0.1)
-  model = model_lib.ArtpediaModel(
-      model_lib.ModelSpec.from_config(config), vocab_size=train_fixtures.VOCAB_SIZE,
-      feature_dim=train_fixtures.FEATURE_DIM, rngs=nnx.Rngs(0), bert_config=dropping)
-  batch = train_fixtures.synthetic_batch(config, batch_size=32, seed=5)
-  packed = sentence_packing.with_layout(batch, shards=2)
-  sentences = np.concatenate([batch['tokens'][:, None], batch['cls_tokens']], axis=1)
-  tokens = sentences.reshape(-1, sentences.shape[-1])
-  key = train_step.dropout_key(config.seed, jnp.asarray(1))
-  padded_w, _ = model.encode_sentences(tokens, dropout_key=key)
-  packed_w, _ = model.encode_sentences(tokens, dropout_key=key,
-                                       packing=train_step.step_packing(packed))
-  np.testing.assert_array_equal(packed_w, padded_w)
-  without_dropout_w, _ = model.encode_sentences(tokens)
-  assert not np.allclose(padded_w, without_dropout_w)  # the dropout was on
 
 
 # ------------------------------------------------------------- the objective, by hand
@@ -326,7 +315,8 @@ def test_dropout_masks_follow_the_step_and_not_the_device_count():
   graphdef, variables = model_lib.split(train_fixtures.tiny_model(config))
   batch = train_fixtures.synthetic_batch(config, batch_size=16)
   model = model_lib.merge(graphdef, variables)
-  loss = lambda step: float(train_step.objective(model, batch, _spec(config), step=step)[0])
+  objective = jax.jit(lambda step: train_step.objective(model, batch, _spec(config), step)[0])
+  loss = lambda step: float(objective(jnp.asarray(step)))
   assert loss(0) == loss(0) and loss(0) != loss(1)
 
   loss1, grads1 = _loss_and_grads(config, variables['params'], graphdef, batch,

@@ -6,9 +6,9 @@ of `--bert_batch` with the config's cls_sentences, [CLS] pieces [SEP] of real-Ar
 lengths (1.2 pieces a word, at most `--bert_pieces`).
 
 - ours: the real train step (`train_step.make_train_step`, Adam, the recipe's text-only
-  keys: `model.classifier_inputs=text`, `loss.rank_weight=0`), once with BERT's dropout on
-  (its rows stay padded to the batch's bucket) and once with `model.text_dropout=0` (the
-  step packs the sentences end to end);
+  keys: `model.classifier_inputs=text`, `loss.rank_weight=0`, sentences packed end to end
+  as the pipeline lays them out), once with BERT's dropout on (0.1, as the peer) and once
+  without (`model.text_dropout=0`);
 - peer: `transformers.BertModel` in training mode (dropout 0.1), the sentences padded to
   the batch's longest, mean of the pieces' states, a linear classifier, BCE, `torch.optim.Adam`.
 
@@ -66,7 +66,7 @@ def _ours(config, host, dropout: float, mesh) -> float:
   compile_s, step_s = common.time_train_step(
       config, mesh, model, sharding_lib.global_batch(mesh, local), _STEPS.value)
   print(f'ours, dropout {dropout}: {step_s:.3f} s a step (compile {compile_s:.1f} s, '
-        f'{"packed" if not dropout else "padded"} rows)', flush=True)
+        f'{local["packed_sentence"].size} packed positions)', flush=True)
   return step_s
 
 

@@ -134,6 +134,13 @@ def sentence_table(source: Sequence[Record], tokenizer: tokenizer_lib.Tokenizer,
       is_visual=tuple(visual_labels(r) for r in records))
 
 
+def _draw_counts(num_visual, num_contextual, count: int):
+  """(visual, contextual) sentences a classifier draw of `count` takes from a painting
+  with these many of each kind: half of each where it has both (numpy arrays or ints)."""
+  visual = np.minimum(num_visual, np.maximum(count // 2, count - num_contextual))
+  return visual, np.minimum(num_contextual, count - visual)
+
+
 def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
                           rng: np.random.Generator) -> tuple[bool, np.ndarray]:
   """Up to `count` sentences, half of each class when the painting has both.
@@ -142,8 +149,7 @@ def _sample_cls_sentences(is_visual: np.ndarray, count: int, ranked: int,
   (whether it is, the indices of the others).
   """
   visual, contextual = np.flatnonzero(is_visual), np.flatnonzero(~is_visual)
-  num_visual = min(len(visual), max(count // 2, count - len(contextual)))
-  num_contextual = min(len(contextual), count - num_visual)
+  num_visual, num_contextual = _draw_counts(len(visual), len(contextual), count)
   others = np.concatenate([
       rng.choice(visual[visual != ranked], max(num_visual - 1, 0), replace=False),
       rng.choice(contextual, num_contextual, replace=False)])
@@ -164,9 +170,7 @@ def classifier_visual_shares(table: SentenceTable, pairs: np.ndarray,
   visual = np.array([v.sum() for v in table.is_visual])
   contextual = np.array([v.size for v in table.is_visual]) - visual
   rows = np.bincount(np.asarray(pairs)[:, 0], minlength=visual.size)
-  drawn_visual = np.minimum(visual, np.maximum(cls_sentences // 2,
-                                               cls_sentences - contextual))
-  drawn_contextual = np.minimum(contextual, cls_sentences - drawn_visual)
+  drawn_visual, drawn_contextual = _draw_counts(visual, contextual, cls_sentences)
   drawn = np.sum(rows * (drawn_visual + drawn_contextual))
   return (float(visual.sum() / max(visual.sum() + contextual.sum(), 1)),
           float(np.sum(rows * drawn_visual) / max(drawn, 1)))

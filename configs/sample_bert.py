@@ -15,8 +15,8 @@ def get_config():
   c.model.text_encoder = 'bert'
   c.model.text_weights = 'sentence-transformers/all-MiniLM-L6-v2'
   # Word pieces, [CLS] and [SEP] included: real Artpedia sentences run 1.30 pieces a
-  # word (median 25, p99 77); 64 truncates 2.7% of them. Batches are padded to their
-  # longest sentence, so the cost follows the sentences, not this bound.
+  # word (median 25, p99 77); 64 truncates 2.7% of them. The step packs its sentences
+  # end to end into rows, so the cost follows the sentences, not this bound.
   c.dataset.max_words = 64
   # 250 steps of 16 pairs: 12.5 minutes on 2 idle CPU cores. On the realistic corpus 250
   # steps beat 150 (test AUC 0.901 vs 0.886) and 300 add little (0.904) for 19 minutes;

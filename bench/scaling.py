@@ -37,6 +37,7 @@ from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding as sharding_lib
 from artpedia_jax.train import optim
 from artpedia_jax.train import step as train_step_lib
+from bench import common
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/align.py', 'Model config.')
 _DEVICES = flags.DEFINE_list('devices', ['1', '2', '4', '8'],
@@ -114,7 +115,7 @@ def _compiled_bytes(config, batch_size: int, mesh) -> int:
   """Bytes per device of the step compiled from abstract inputs (nothing allocated)."""
   graphdef, state, optimizer = _model_and_optimizer(config, abstract=True)
   step = train_step_lib.make_train_step(
-      graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh)
+      graphdef, optimizer, common.step_spec(config), mesh)
   with_sharding = lambda tree, s: jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree)
   compiled = step.lower(
@@ -133,7 +134,7 @@ def step_time_table(config, device_counts: list[int], steps: int) -> None:
     mesh = sharding_lib.make_mesh(jax.devices()[:n])
     graphdef, state, optimizer = _model_and_optimizer(config, abstract=False)
     step = train_step_lib.make_train_step(
-        graphdef, optimizer, train_step_lib.StepSpec.from_config(config), mesh)
+        graphdef, optimizer, common.step_spec(config), mesh)
     state = sharding_lib.replicate(mesh, state)
     batch = sharding_lib.global_batch(
         mesh, _random_batch(_batch_shapes(config, config.batch_size), rng))

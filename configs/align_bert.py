@@ -21,8 +21,4 @@ def get_config():
   c.optimizer.warmup_steps = 300
   c.optimizer.decay = 'linear'
   c.model.sentence_pooling = 'mean'  # how MiniLM was trained to embed sentences
-  # The classifier's draws hold more visual sentences than the split (half of each kind a
-  # row): weigh them back to the split's balance, so that p(visual) >= 0.5 calls what a
-  # classifier at the split's prior would (docs/design.md §6.3).
-  c.loss.cls_pos_weight = -1
   return c

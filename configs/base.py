@@ -103,9 +103,11 @@ def base_config() -> ml_collections.ConfigDict:
   # without usable image features.
   c.loss.rank_weight = 1.0
   c.loss.cls_weight = 1.0
-  # The classifier's weight on visual sentences; -1: the one that corrects its draws (half
-  # of each kind) to the training split's share of visual sentences (docs/design.md §6.3).
-  c.loss.cls_pos_weight = 1.0
+  # The classifier's weight on visual sentences. Its draws hold more visual sentences than
+  # the split (half of each kind a row); -1 weighs them back to the split's balance, so
+  # that p(visual) >= 0.5 calls what a classifier at the split's prior would
+  # (docs/design.md §6.3). A number > 0 is used as it is.
+  c.loss.cls_pos_weight = -1.0
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = 'adamw'  # adam | adamw

@@ -36,8 +36,4 @@ def get_config():
   c.loss.max_violation_warmup_steps = 50
   # MiniLM was trained as a sentence encoder by the mean of its token states.
   c.model.sentence_pooling = 'mean'
-  # The classifier's draws hold more visual sentences than the split (half of each kind a
-  # row): weigh them back to the split's balance, so that p(visual) >= 0.5 calls what a
-  # classifier at the split's prior would (docs/design.md §6.3).
-  c.loss.cls_pos_weight = -1
   return c

@@ -112,16 +112,15 @@ def _step_spec(config: ml_collections.ConfigDict, table: pipeline.SentenceTable,
                pairs: np.ndarray) -> train_step_lib.StepSpec:
   """The step's settings; `loss.cls_pos_weight=-1` becomes the weight that corrects the
   classifier's draws to the training split's share of visual sentences."""
-  spec = train_step_lib.StepSpec.from_config(config)
   if config.loss.cls_pos_weight != -1:
-    return spec
+    return train_step_lib.StepSpec.from_config(config)
   split_share, sampled_share = pipeline.classifier_visual_shares(
       table, pairs, config.dataset.cls_sentences)
   weight = losses.prior_pos_weight(split_share, sampled_share)
   logging.info('Classifier: %.1f%% of the training split is visual, %.1f%% of its draws; '
                'loss.cls_pos_weight=-1 weighs visual sentences %.3f.',
                100 * split_share, 100 * sampled_share, weight)
-  return dataclasses.replace(spec, loss=dataclasses.replace(spec.loss, cls_pos_weight=weight))
+  return train_step_lib.StepSpec.from_config(config, prior_pos_weight=weight)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainResult:

@@ -35,12 +35,21 @@ class LossSpec:
   cls_pos_weight: float
 
   @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict) -> 'LossSpec':
+  def from_config(cls, config: ml_collections.ConfigDict,
+                  prior_pos_weight: float | None = None) -> 'LossSpec':
+    """`prior_pos_weight` is what `loss.cls_pos_weight=-1` stands for: the training
+    split's `prior_pos_weight`, which only the caller that holds the split can compute."""
     loss = config.loss
+    pos_weight = loss.cls_pos_weight
+    if pos_weight == -1:
+      if prior_pos_weight is None:
+        raise ValueError('loss.cls_pos_weight=-1 needs the training split\'s weight '
+                         '(prior_pos_weight)')
+      pos_weight = prior_pos_weight
     return cls(rank=loss.rank, margin=loss.margin, max_violation=loss.max_violation,
                max_violation_warmup_steps=loss.max_violation_warmup_steps,
                rank_weight=loss.rank_weight, cls_weight=loss.cls_weight,
-               cls_pos_weight=loss.cls_pos_weight)
+               cls_pos_weight=pos_weight)
 
 
 def _negatives(same_painting: Array) -> Array:

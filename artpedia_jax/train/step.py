@@ -38,8 +38,10 @@ class StepSpec:
   score_block_size: int
 
   @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict) -> 'StepSpec':
-    return cls(losses.LossSpec.from_config(config), config.seed, config.score_block_size)
+  def from_config(cls, config: ml_collections.ConfigDict,
+                  prior_pos_weight: float | None = None) -> 'StepSpec':
+    return cls(losses.LossSpec.from_config(config, prior_pos_weight), config.seed,
+               config.score_block_size)
 
 
 def init_state(variables: model_lib.Variables,

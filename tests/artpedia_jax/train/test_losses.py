@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from artpedia_jax.train import losses
+from configs import align
 from tests.helpers import reference_losses
 
 MARGIN = 0.2
@@ -125,3 +126,13 @@ def test_prior_pos_weight_moves_the_optimum_to_the_split_share(split_share, samp
 
 def test_prior_pos_weight_leaves_a_one_class_split_alone():
   assert losses.prior_pos_weight(1.0, 0.7) == losses.prior_pos_weight(0.3, 0.0) == 1.0
+
+
+def test_loss_spec_takes_the_splits_weight_for_minus_one_and_a_number_as_it_is():
+  config = align.get_config()
+  assert config.loss.cls_pos_weight == -1  # the default corrects the draws
+  with pytest.raises(ValueError, match='cls_pos_weight=-1 needs'):
+    losses.LossSpec.from_config(config)
+  assert losses.LossSpec.from_config(config, prior_pos_weight=0.42).cls_pos_weight == 0.42
+  config.loss.cls_pos_weight = 1.5
+  assert losses.LossSpec.from_config(config, prior_pos_weight=0.42).cls_pos_weight == 1.5

@@ -21,7 +21,7 @@ from tests.helpers import train_fixtures
 
 
 def _spec(config) -> train_step.StepSpec:
-  return train_step.StepSpec.from_config(config)
+  return train_step.StepSpec.from_config(config, prior_pos_weight=1.0)
 
 
 def _loss_and_grads(config, params, graphdef, batch, devices):

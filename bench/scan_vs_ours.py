@@ -29,7 +29,9 @@ over queries; our L2 norms floor the norm at ε, SCAN's add ε; ours computes th
 context through the regions' Gram matrix (docs/design.md §5.4) where SCAN materialises it.
 
 Needs torch beside the project (not a dependency), e.g. `pip install torch==2.13.0`;
-torch's threads default to the machine's cores (`--torch_threads`).
+torch's threads default to the machine's cores (`--torch_threads`). On a machine other
+jobs keep busy, give torch one thread: its small per-caption products then wait on each
+other's threads (on the shared 2-core CPU at load 5, 2 threads scored 4x slower than 1).
 
   python -m bench.scan_vs_ours [--batch_size=128] [--max_words=40] [--steps=2] \
       [--paintings=340] [--sentences=3000] [--scores=align,scan_t2i] [--parts=train,eval]

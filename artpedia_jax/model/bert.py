@@ -79,13 +79,12 @@ class DropoutLayout(NamedTuple):
 
   def hidden_keep(self, key: Array, rate: float, features: int) -> Array:
     """bool [rows, W, features]: the hidden entries dropout keeps."""
-    keep = jax.random.bernoulli(key, 1.0 - rate, (self.num_sentences, self.width, features))
+    keep = dropout_lib.keep_mask(key, rate, (self.num_sentences, self.width, features))
     return keep if self.packing is None else packed_rows.pack(self.packing, keep, fill=False)
 
   def attention_keep(self, key: Array, rate: float, heads: int) -> Array:
     """bool [rows, heads, W, W]: the attention probabilities (query, key) dropout keeps."""
-    keep = jax.random.bernoulli(key, 1.0 - rate,
-                                (self.num_sentences, self.width, self.width, heads))
+    keep = dropout_lib.keep_mask(key, rate, (self.num_sentences, self.width, self.width, heads))
     if self.packing is not None:
       keep = packed_rows.pack_pairs(self.packing, keep, fill=False)
     return jnp.moveaxis(keep, -1, 1)

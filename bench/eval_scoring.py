@@ -139,7 +139,8 @@ def measure_one(config) -> dict:
   r, t, d = config.dataset.max_regions, config.dataset.max_words, config.model.embed_dim
   real_words = int(length_buckets.num_words(split.tokens).sum())
   run_words = executed_words(config, split.tokens, chunk)
-  paintings = _padded(_PAINTINGS.value, chunk)
+  painting_rows = device_scorer.painting_chunk_rows(_PAINTINGS.value, chunk, mesh.size)
+  paintings = _padded(_PAINTINGS.value, painting_rows)
   pooled = config.model.score == 'pooled'  # one position per sentence
   executed = scoring_flops(config, paintings,
                            _padded(_SENTENCES.value, chunk) if pooled else run_words)

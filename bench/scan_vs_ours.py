@@ -18,8 +18,8 @@ ids (vocabulary `--vocab_size`, real-Artpedia lengths capped at `--max_words`).
   under no_grad as the official evaluation does; ours runs `pairwise_scores` laid out as
   the evaluator lays it out (`device_scorer.DeviceScorer.score_sentences`: sentences
   sorted by length in chunks of `eval_batch_size`, each cut to its length bucket,
-  against painting chunks of the same size, padding rows included), after one
-  compiling call per bucket in use.
+  against painting chunks of `device_scorer.painting_chunk_rows`, padding rows
+  included), after one compiling call per bucket in use.
 
 Formulas, by design not the same (costs alike): our scan_t2i pools words by LogSumExp
 (λ_lse 6) where this peer averages them (the paper's t2i AVG; `scan_peer.t2i_scores`
@@ -170,10 +170,12 @@ def _ours_scoring_seconds(score: str, mesh, paintings: dict[str, np.ndarray],
   scorer = device_scorer.DeviceScorer(graphdef, spec, mesh)
   encoded = scorer.encode_paintings(variables, paintings)
   chunk = -(-spec.chunk_size // mesh.size) * mesh.size
+  painting_rows = device_scorer.painting_chunk_rows(len(encoded), chunk, mesh.size)
   put = lambda x: sharding_lib.shard_full(mesh, x)
-  rows = lambda x, a: _zero_padded(x[a:a + chunk], chunk)
-  painting_chunks = [(put(rows(encoded.v, a)), put(rows(encoded.region_mask, a)))
-                     for a in range(0, len(encoded), chunk)]
+  rows = lambda x, a, size=chunk: _zero_padded(x[a:a + size], size)
+  painting_chunks = [(put(rows(encoded.v, a, painting_rows)),
+                      put(rows(encoded.region_mask, a, painting_rows)))
+                     for a in range(0, len(encoded), painting_rows)]
   merge = lambda p: model_lib.merge(graphdef, p)
   encode = jax.jit(lambda p, t: merge(p).encode_sentences(t))
   pairwise = jax.jit(lambda p, v, rmask, w, wmask: merge(p).pairwise_scores(
@@ -194,8 +196,9 @@ def _ours_scoring_seconds(score: str, mesh, paintings: dict[str, np.ndarray],
     for v, rmask in painting_chunks:
       sharding_lib.to_host(pairwise(variables, v, rmask, w, wmask))
   seconds = time.perf_counter() - start
-  print(f'  ours {score}: {seconds:.1f} s ({len(painting_chunks)} painting chunks x '
-        f'{len(sentence_chunks)} sentence chunks of {chunk}, widths {sorted(by_width)})',
+  print(f'  ours {score}: {seconds:.1f} s ({len(painting_chunks)} painting chunks of '
+        f'{painting_rows} x {len(sentence_chunks)} sentence chunks of {chunk}, widths '
+        f'{sorted(by_width)})',
         flush=True)
   return seconds
 

@@ -50,13 +50,15 @@ def _split(config, seed: int = 0) -> eval_split.EvalSplit:
       is_visual=rng.uniform(size=NUM_SENTENCES) < 0.6)
 
 
-@pytest.mark.parametrize('length_buckets', [(), (4, 8, 12)])
+@pytest.mark.parametrize('length_buckets,chunk', [((), CHUNK), ((4, 8, 12), CHUNK),
+                                                  ((), 3 * CHUNK)])
 def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split(
-    length_buckets):
-  """With buckets, chunks of sentences sorted by length run at 4 to 16 words."""
+    length_buckets, chunk):
+  """With buckets, chunks of sentences sorted by length run at 4 to 16 words; with
+  chunks of 24, the 30 paintings score as two chunks of 16 rows."""
   config = train_fixtures.tiny_config()
   config.dataset.length_buckets = length_buckets
-  config.eval_batch_size = CHUNK
+  config.eval_batch_size = chunk
   config.score_block_size = 3  # partial blocks inside each chunk too
   model = train_fixtures.tiny_model(config)
   graphdef, variables = model_lib.split(model)
@@ -74,6 +76,25 @@ def test_chunked_scores_and_probabilities_equal_the_model_on_the_whole_split(
   assert scored.scores.shape == (NUM_PAINTINGS, NUM_SENTENCES)
   np.testing.assert_allclose(scored.scores, scores, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(scored.probs, probs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('paintings,chunk,devices,rows', [
+    (340, 256, 1, 192),  # two chunks of 170, rounded up to 32s
+    (100, 256, 1, 128),
+    (256, 256, 1, 256),
+    (257, 256, 1, 160),  # two chunks of 129
+    (1, 256, 1, 32),
+    (5, 256, 8, 32),
+    (30, 24, 8, 16),  # the granule is at least the device count
+    (3000, 256, 8, 256),
+])
+def test_painting_chunks_split_evenly_with_little_padding(paintings, chunk, devices, rows):
+  got = device_scorer.painting_chunk_rows(paintings, chunk, devices)
+  assert got == rows
+  chunks = -(-paintings // got)
+  assert chunks == -(-paintings // chunk)  # no more chunks than full ones would take
+  assert got % devices == 0 and got <= chunk
+  assert chunks * got - paintings < chunks * max(devices, chunk // 8)
 
 
 def test_word_region_scores_are_the_dot_products_of_words_and_regions():

@@ -1,17 +1,14 @@
 """Test setup shared by every test under tests/.
 
-Multi-device behaviour is tested on CPU with 8 fake devices, and code compiles at LLVM's
-lowest level (`compile_levels`): XLA reads its flags once, when jax first initialises a
-backend, so they are set here, before any test imports jax.
+Multi-device behaviour is tested on CPU with 8 fake devices: XLA reads the flag once,
+when jax first initialises a backend, so it is set here, before any test imports jax.
 """
 
 import os
 import tempfile
 
-from tests.helpers import compile_levels
-
-os.environ['XLA_FLAGS'] = compile_levels.with_fast_compile(' '.join(
-    filter(None, [os.environ.get('XLA_FLAGS'), '--xla_force_host_platform_device_count=8'])))
+os.environ['XLA_FLAGS'] = ' '.join(
+    filter(None, [os.environ.get('XLA_FLAGS'), '--xla_force_host_platform_device_count=8']))
 # The commands keep compiled code on disk (artpedia_jax.console): in one folder per test
 # session, not the user's cache.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',

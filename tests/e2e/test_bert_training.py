@@ -92,7 +92,10 @@ def test_bert_training_learns_and_evaluates_without_the_model_folder(
   metrics_file = tmp_path / 'run' / 'eval' / f'validation_step{result.final_step}.json'
   logged = json.loads(metrics_file.read_text())
   shutil.rmtree(folder)  # the checkpoint holds the tokenizer and the architecture
-  evaluated = e2e_helpers.run_eval(tmp_path / 'run', '--split=validation')
+  evaluated = subprocess.run(
+      [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={tmp_path / "run"}',
+       '--split=validation'],
+      cwd=e2e_helpers.REPO, capture_output=True, text=True, timeout=300)
   assert evaluated.returncode == 0, evaluated.stderr[-3000:]
   rewritten = json.loads(metrics_file.read_text())  # the eval binary's rewrite
   # training names the selection 'best_metric', the eval binary 'chosen_as_best_by'
@@ -181,20 +184,18 @@ def test_a_hub_id_offline_and_not_cached_is_one_error_line(data_dir, tmp_path):
 
 def test_minilm_fine_tunes_on_the_realistic_corpus(minilm_folder, tmp_path):
   """A short text-only fine-tune of the real checkpoint identifies visual sentences."""
-  overrides = {
+  config = e2e_helpers.e2e_config(tmp_path / 'tfds', **{
       'dataset.name': _REALISTIC, 'dataset.max_words': 48, 'dataset.cls_sentences': 2,
       'model.classifier_inputs': 'text', 'loss.rank_weight': 0.0,
       'best_metric': 'visual_ap', 'num_train_steps': 30, 'eval_every_steps': 30,
       'log_every_steps': 5,
       'checkpoint_every_steps': 30, 'optimizer.learning_rate': 1e-3,
-      **_overrides(minilm_folder, **{'optimizer.text_learning_rate': 1e-4})}
-  workdir = tmp_path / 'run'
-  train_log = e2e_helpers.train_in_child(workdir, tmp_path / 'tfds', **overrides)
+      **_overrides(minilm_folder, **{'optimizer.text_learning_rate': 1e-4})})
 
-  losses = [entry['cls_loss'] for entry in train_log]
+  result = train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+  losses = [entry['cls_loss'] for entry in result.train_log]
   assert np.mean(losses[-2:]) < 0.9 * losses[0], losses
-  auc = e2e_helpers.validation_metrics(
-      workdir, e2e_helpers.last_validation_step(workdir))['visual_id']['auc']
-  config = e2e_helpers.e2e_config(tmp_path / 'tfds', **overrides)
+  auc = result.validation[-1]['visual_id']['auc']
   chance = e2e_helpers.chance_levels(config, 'validation')['visual_id']['auc']
   assert auc >= chance + e2e_helpers.AUC_ABOVE_CHANCE, (auc, chance)

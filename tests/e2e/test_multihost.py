@@ -4,6 +4,7 @@ The processes talk through `jax.distributed` (gloo collectives on CPU) exactly a
 a cluster would, and share one workdir as hosts share a file system.
 """
 
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import pytest
 from artpedia_jax.checkpoints import manager as checkpoint
 from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.parallel import distributed
+from artpedia_jax.train import metric_writers
 from tests.helpers import e2e_helpers
 from tfds_artpedia import errors
 
@@ -67,6 +69,11 @@ def _two_processes(workdir, data_dir, **overrides) -> list[subprocess.Popen]:
           for i in range(2)]
 
 
+def _train_log(workdir) -> list[dict]:
+  lines = (workdir / metric_writers.TRAIN_METRICS_FILE).read_text().splitlines()
+  return [json.loads(line) for line in lines]
+
+
 def test_explicit_settings_come_from_the_environment_when_flags_are_unset(monkeypatch):
   monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '10.0.0.1:1234')
   monkeypatch.setenv('JAX_NUM_PROCESSES', '4')
@@ -96,7 +103,7 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
   one, two = tmp_path / 'one_process', tmp_path / 'two_processes'
   _wait_all([_start(one, data_dir, 4)] + _two_processes(two, data_dir))
 
-  log_one, log_two = e2e_helpers.train_log(one), e2e_helpers.train_log(two)
+  log_one, log_two = _train_log(one), _train_log(two)
   # One line per step: process 1 writes no log of its own into the shared workdir.
   assert [e['step'] for e in log_two] == list(range(2, STEPS + 1))
   assert [e['step'] for e in log_one] == [e['step'] for e in log_two]
@@ -104,7 +111,8 @@ def test_two_processes_train_like_one_process_with_as_many_devices(tmp_path):
                              [e['loss'] for e in log_one], rtol=0, atol=1e-5)
   assert len(list((two / 'tensorboard').iterdir())) == 1
 
-  val_one, val_two = (e2e_helpers.validation_metrics(w, STEPS) for w in (one, two))
+  val_one, val_two = (json.loads((w / 'eval' / f'validation_step{STEPS}.json').read_text())
+                      for w in (one, two))
   assert val_two['rsum'] == pytest.approx(val_one['rsum'], abs=1e-3)
 
 

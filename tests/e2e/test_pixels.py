@@ -11,18 +11,20 @@ from PIL import Image
 import pytest
 import safetensors.numpy
 
+from artpedia_jax.data import ensure_built as dataset
 from artpedia_jax.data import eval_split
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import painting_inputs
 from artpedia_jax.data import pipeline
 from artpedia_jax.data import vocab as vocab_lib
+from artpedia_jax.evaluation import checkpoint_eval
 from artpedia_jax.inference import feature_extraction
 from artpedia_jax.model import model as model_lib
 from artpedia_jax.parallel import sharding
+from artpedia_jax.train import loop as train
 from artpedia_jax.train import optim
 from artpedia_jax.train import step as train_step
 from tests.artpedia_jax.model import test_weights_import
-from tests.helpers import compile_levels
 from tests.helpers import e2e_helpers
 from tests.helpers import train_fixtures
 from tfds_artpedia import regions as regions_lib
@@ -278,21 +280,20 @@ def test_extracted_features_are_read_back_by_the_regions_reader(tmp_path):
 
 @pytest.mark.slow
 def test_short_pixel_run_learns_and_the_eval_binary_restores_batch_norm(tmp_path):
+  data_dir = tmp_path / 'tfds'
   overrides = {'model.backbone': 'resnet18', 'dataset.image_size': IMAGE_SIZE,
                'optimizer.backbone_learning_rate': 3e-3}
+  config = e2e_helpers.e2e_config(data_dir, **overrides)
+  dataset.prepare(config)
   workdir = tmp_path / 'work'
-  train_log = e2e_helpers.train_in_child(workdir, tmp_path / 'tfds', **overrides)
+  result = train.train_and_evaluate(config, str(workdir))
 
-  losses = [entry['loss'] for entry in train_log]
+  losses = [entry['loss'] for entry in result.train_log]
   assert losses[-1] < 0.9 * losses[0], losses
   # Evaluation needs the trained batch-norm statistics: without them the scores differ.
-  step = e2e_helpers.last_validation_step(workdir)
-  logged = e2e_helpers.validation_metrics(workdir, step)
-  evaluated = e2e_helpers.run_eval(workdir, f'--step={step}', '--split=validation',
-                                   env=compile_levels.default_level_env())
-  assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-  again = e2e_helpers.validation_metrics(workdir, step)  # the eval binary's rewrite
+  again = checkpoint_eval.evaluate_checkpoint(str(workdir), 'latest', 'validation')
+  logged = dict(result.validation[-1])
   assert logged.pop('best_metric')['name'] == 'rsum'  # training's selection record
-  again.pop('chosen_as_best_by', None)  # the eval binary's, when best
-  assert again == logged
-  assert (workdir / 'eval' / f'validation_step{step}.md').is_file()
+  again.metrics.pop('chosen_as_best_by', None)  # the eval binary's, when best
+  assert again.metrics == logged
+  assert again.report_path and again.report_path.endswith('.md')

@@ -1,7 +1,6 @@
 """A small built sample dataset and configs pointing at it, for end-to-end tests."""
 
 import hashlib
-import json
 import os
 import pathlib
 import subprocess
@@ -11,11 +10,8 @@ import numpy as np
 
 from artpedia_jax.data import input_spec
 from artpedia_jax.data import pipeline
-from artpedia_jax.evaluation import evaluator
 from artpedia_jax.evaluation import metrics as metrics_lib
-from artpedia_jax.train import metric_writers
 from configs import test as test_config
-from tests.helpers import compile_levels
 
 REPO = pathlib.Path(__file__).resolve().parents[2]  # tests/helpers/ → the checkout
 NUM_PAINTINGS = 120
@@ -56,41 +52,6 @@ def start_run(workdir, data_dir, **overrides) -> subprocess.Popen:
        *config_flags(data_dir, **overrides)],
       cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
       env=dict(os.environ, PYTHONUNBUFFERED='1'))
-
-
-def train_in_child(workdir, data_dir, **overrides) -> list[dict]:
-  """`python run.py` on the test config in a child compiling at XLA's default level
-  (`compile_levels`): for runs that compute more than they compile. Its train log."""
-  result = subprocess.run(
-      [sys.executable, 'run.py', f'--workdir={workdir}', *config_flags(data_dir, **overrides)],
-      cwd=REPO, capture_output=True, text=True, env=compile_levels.default_level_env(),
-      timeout=1800)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return train_log(workdir)
-
-
-def run_eval(workdir, *flags: str, env: dict[str, str] | None = None
-             ) -> subprocess.CompletedProcess:
-  """`python -m artpedia_jax.eval --workdir=W FLAGS` in a child process."""
-  return subprocess.run(
-      [sys.executable, '-m', 'artpedia_jax.eval', f'--workdir={workdir}', *flags],
-      cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
-
-
-def train_log(workdir) -> list[dict]:
-  """The run's logged training scalars, one dict per log step."""
-  lines = (pathlib.Path(workdir) / metric_writers.TRAIN_METRICS_FILE).read_text().splitlines()
-  return [json.loads(line) for line in lines]
-
-
-def validation_metrics(workdir, step: int) -> dict:
-  return json.loads(evaluator.metrics_path(workdir, 'validation', step).read_text())
-
-
-def last_validation_step(workdir) -> int:
-  """The step of the run's last validation metrics file."""
-  files = pathlib.Path(workdir, 'eval').glob('validation_step*.json')
-  return max(int(path.stem.removeprefix('validation_step')) for path in files)
 
 
 def chance_levels(config, split: str) -> dict:

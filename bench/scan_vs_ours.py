@@ -172,7 +172,7 @@ def _ours_scoring_seconds(score: str, mesh, paintings: dict[str, np.ndarray],
   chunk = -(-spec.chunk_size // mesh.size) * mesh.size
   painting_rows = device_scorer.painting_chunk_rows(len(encoded), chunk, mesh.size)
   put = lambda x: sharding_lib.shard_full(mesh, x)
-  rows = lambda x, a, size=chunk: _zero_padded(x[a:a + size], size)
+  rows = lambda x, a, size=chunk: device_scorer.pad_rows(x[a:a + size], size)
   painting_chunks = [(put(rows(encoded.v, a, painting_rows)),
                       put(rows(encoded.region_mask, a, painting_rows)))
                      for a in range(0, len(encoded), painting_rows)]
@@ -201,10 +201,6 @@ def _ours_scoring_seconds(score: str, mesh, paintings: dict[str, np.ndarray],
         f'{sorted(by_width)})',
         flush=True)
   return seconds
-
-
-def _zero_padded(x: np.ndarray, rows: int) -> np.ndarray:
-  return np.pad(x, [(0, rows - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def _ratios(part: str, peer: float, ours: dict[str, float]) -> None:

@@ -3,9 +3,9 @@
 Paintings and sentences are encoded once each; all-pairs scores are computed in chunks
 (paintings split across the devices × a chunk of sentences seen by every device) of a
 few fixed shapes, so a handful of compilations serve any number of paintings and
-sentences, and memory is bounded by the chunk and block sizes, not by the collection. The evaluator (on
-a split) and the inference API (on a user's painting and text) both go through
-`DeviceScorer`, so they compute the same numbers with the same code.
+sentences, and memory is bounded by the chunk and block sizes, not by the collection.
+The evaluator (on a split) and the inference API (on a user's painting and text) both go
+through `DeviceScorer`, so they compute the same numbers with the same code.
 
 Multi-process: every process holds all the inputs and runs the same calls; chunks become
 global arrays with `sharding.shard_full` and results come back whole with
@@ -63,7 +63,8 @@ class SentenceScores:
   probs: np.ndarray | None  # [S] p(visual | sentence, its own painting), if asked
 
 
-def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+def pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
+  """`x` with zero rows appended up to `rows`."""
   pad = rows - x.shape[0]
   return np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
 
@@ -116,7 +117,7 @@ class DeviceScorer:
         in_shardings=(rep, data, data, data, data), out_shardings=data)
 
   def _padded(self, x: np.ndarray) -> np.ndarray:
-    return _pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
+    return pad_rows(x, -(-x.shape[0] // self._chunk) * self._chunk)
 
   def _put(self, *chunks: np.ndarray) -> list[jax.Array]:
     return [sharding_lib.shard_full(self._mesh, x) for x in chunks]
@@ -146,8 +147,8 @@ class DeviceScorer:
     """
     num_paintings, num_sentences = len(paintings), len(tokens)
     rows = painting_chunk_rows(num_paintings, self._chunk, self._mesh.size)
-    painting_chunks = [self._put(_pad_rows(paintings.v[a:b], rows),
-                                 _pad_rows(paintings.region_mask[a:b], rows))
+    painting_chunks = [self._put(pad_rows(paintings.v[a:b], rows),
+                                 pad_rows(paintings.region_mask[a:b], rows))
                        for a, b in _chunks(num_paintings, rows)]
     order = np.argsort(length_buckets.num_words(np.asarray(tokens)), kind='stable')
     tokens = self._padded(np.asarray(tokens)[order])

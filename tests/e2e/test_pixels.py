@@ -196,7 +196,7 @@ def test_train_step_updates_batch_norm_and_backbone_only_when_fine_tuning(frozen
   state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
   before = jax.device_get(state)
   step = train_step.make_train_step(graphdef, optimizer,
-                                    train_step.StepSpec.from_config(config, prior_pos_weight=1.0), mesh)
+                                    train_fixtures.step_spec(config), mesh)
   state, metrics = step(state, sharding.global_batch(mesh, _pixel_batch(config, 8)))
   after = jax.device_get(state)
 

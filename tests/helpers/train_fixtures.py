@@ -6,6 +6,7 @@ import numpy as np
 
 from artpedia_jax.data import pipeline
 from artpedia_jax.model import model as model_lib
+from artpedia_jax.train import step as train_step
 from configs import test as test_config
 
 FEATURE_DIM = 24
@@ -23,6 +24,12 @@ def tiny_model(config, seed: int = 0) -> model_lib.ArtpediaModel:
   return model_lib.ArtpediaModel(model_lib.ModelSpec.from_config(config),
                                  vocab_size=VOCAB_SIZE, feature_dim=FEATURE_DIM,
                                  rngs=nnx.Rngs(seed))
+
+
+def step_spec(config) -> train_step.StepSpec:
+  """The step's settings on synthetic batches: there is no training split for
+  `loss.cls_pos_weight=-1` to weigh, so it stands for 1."""
+  return train_step.StepSpec.from_config(config, prior_pos_weight=1.0)
 
 
 def random_tokens(rng, shape, max_words):

@@ -279,7 +279,7 @@ def test_bert_dropout_follows_the_training_step(bert_folder):
   config, model = _bert_model(bert_folder)
   batch = _tiny_batch(config, bert_folder)
   loss = lambda step: float(train_step.objective(
-      model, batch, train_step.StepSpec.from_config(config, prior_pos_weight=1.0), step=step)[0])
+      model, batch, train_fixtures.step_spec(config), step=step)[0])
   assert loss(3) == loss(3) and loss(3) != loss(4)
 
 
@@ -295,7 +295,7 @@ def test_frozen_layers_get_zero_gradients_and_stay_out_of_the_clip_norm(bert_fol
     graph, state = model_lib.split(model)
     return jax.jit(jax.grad(lambda p: train_step.objective(
         model_lib.merge(graph, {'params': p, 'model_state': {}}), batch,
-        train_step.StepSpec.from_config(config, prior_pos_weight=1.0), step=0)[0]))(state['params'])
+        train_fixtures.step_spec(config), step=0)[0]))(state['params'])
 
   def norm(grads, keep):
     return np.sqrt(sum(np.sum(np.square(g)) for g, label in
@@ -315,7 +315,7 @@ def test_frozen_layers_get_zero_gradients_and_stay_out_of_the_clip_norm(bert_fol
   mesh = sharding.make_mesh(jax.devices()[:1])
   optimizer = optim.make_optimizer(optim.OptimizerSpec.from_config(config), total_steps=10)
   step = train_step.make_train_step(graphdef, optimizer,
-                                    train_step.StepSpec.from_config(config, prior_pos_weight=1.0), mesh)
+                                    train_fixtures.step_spec(config), mesh)
   state = sharding.replicate(mesh, train_step.init_state(variables, optimizer.tx))
   _, metrics = step(state, sharding.global_batch(mesh, batch))
   np.testing.assert_allclose(float(metrics['grad_norm']),

@@ -20,8 +20,7 @@ from tests.helpers import reference_losses
 from tests.helpers import train_fixtures
 
 
-def _spec(config) -> train_step.StepSpec:
-  return train_step.StepSpec.from_config(config, prior_pos_weight=1.0)
+_spec = train_fixtures.step_spec  # a short name for the many calls below
 
 
 def _loss_and_grads(config, params, graphdef, batch, devices):
